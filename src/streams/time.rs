@@ -1,0 +1,121 @@
+//! Pipedrive writes times three ways (RFC 3339 in v2, `YYYY-MM-DD HH:MM:SS` UTC in most of v1,
+//! ISO 8601 in leads); cursors, filters and emitted records use one: RFC 3339 in UTC. The rules
+//! for reading, writing and rewriting times live here, each a pure function.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+const V1_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// Reads any of Pipedrive's time forms, and a bare date as its midnight UTC.
+pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, V1_FORMAT) {
+        return Some(t.and_utc());
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// The one way the connector writes a time: RFC 3339, UTC, `Z`, fractions only when present.
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// A record's update time: `None` when the field is missing, null or unreadable.
+pub fn of(record: &Value, field: &str) -> Option<DateTime<Utc>> {
+    record.get(field).and_then(Value::as_str).and_then(parse)
+}
+
+/// Rewrites v1 `YYYY-MM-DD HH:MM:SS` values of the named top-level properties to RFC 3339.
+/// Values already in another form are left as they are.
+pub fn normalize_v1(record: &mut Value, fields: &[String]) {
+    let Some(obj) = record.as_object_mut() else {
+        return;
+    };
+    for f in fields {
+        if let Some(Value::String(s)) = obj.get_mut(f) {
+            if let Ok(t) = NaiveDateTime::parse_from_str(s, V1_FORMAT) {
+                *s = format(t.and_utc());
+            }
+        }
+    }
+}
+
+/// The top-level properties a schema declares as date-times: the fields `normalize_v1` rewrites.
+pub fn date_time_properties(schema: &Value) -> Vec<String> {
+    schema["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .filter(|(_, p)| p["format"] == "date-time")
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_pipedrive_form() {
+        let want: DateTime<Utc> = "2024-03-05T10:20:30Z".parse().unwrap();
+        for s in [
+            "2024-03-05T10:20:30Z",
+            "2024-03-05T10:20:30.000Z",
+            "2024-03-05 10:20:30",
+            "2024-03-05T12:20:30+02:00",
+        ] {
+            assert_eq!(parse(s), Some(want), "{s}");
+        }
+        assert_eq!(
+            parse("2024-03-05"),
+            Some("2024-03-05T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn formats_as_rfc3339_utc() {
+        assert_eq!(
+            format("2024-03-05T10:20:30Z".parse().unwrap()),
+            "2024-03-05T10:20:30Z"
+        );
+        assert_eq!(
+            format("2024-03-05T10:20:30.250Z".parse().unwrap()),
+            "2024-03-05T10:20:30.250Z"
+        );
+    }
+
+    #[test]
+    fn normalizes_only_named_v1_fields() {
+        let mut r = json!({"update_time": "2024-03-05 10:20:30", "add_time": null, "title": "2024-03-05 10:20:30", "x": "2024-03-05T10:20:30Z"});
+        normalize_v1(
+            &mut r,
+            &["update_time".into(), "add_time".into(), "x".into()],
+        );
+        assert_eq!(
+            r,
+            json!({"update_time": "2024-03-05T10:20:30Z", "add_time": null, "title": "2024-03-05 10:20:30", "x": "2024-03-05T10:20:30Z"})
+        );
+    }
+
+    #[test]
+    fn finds_date_time_properties() {
+        let s =
+            json!({"properties": {"a": {"format": "date-time"}, "b": {"format": "date"}, "c": {}}});
+        assert_eq!(date_time_properties(&s), vec!["a".to_string()]);
+    }
+}
