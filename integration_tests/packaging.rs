@@ -1,0 +1,115 @@
+//! What can be checked of the Docker image and Airbyte metadata without a Docker engine: the
+//! Dockerfile's stages, entrypoint and labels agree with metadata.yaml and Cargo.toml, and every
+//! file it copies exists.
+
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(root().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `key: value` lines of a flat YAML section, enough for metadata.yaml's scalar fields.
+fn yaml_scalar(yaml: &str, key: &str) -> Option<String> {
+    yaml.lines().find_map(|l| {
+        let (k, v) = l.trim().split_once(": ")?;
+        (k == key).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+fn label(dockerfile: &str, name: &str) -> Option<String> {
+    dockerfile.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("LABEL ")?;
+        let (k, v) = rest.split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+#[test]
+fn dockerfile_agrees_with_metadata_and_cargo() {
+    let dockerfile = read("Dockerfile");
+    let metadata = read("metadata.yaml");
+    let version = env!("CARGO_PKG_VERSION");
+
+    let froms: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
+    assert!(froms.len() >= 2, "a multi-stage build: {froms:?}");
+    assert!(
+        froms[0].contains(" AS build"),
+        "first stage builds: {}",
+        froms[0]
+    );
+    assert!(
+        dockerfile.contains("--release --locked"),
+        "release build from the lock file"
+    );
+
+    let entry = "/usr/local/bin/source-pipedrive";
+    assert!(dockerfile.contains(&format!("ENV AIRBYTE_ENTRYPOINT=\"{entry}\"")));
+    assert!(dockerfile.contains(&format!("ENTRYPOINT [\"{entry}\"]")));
+    assert!(dockerfile.contains(&format!(
+        "COPY --from=build /build/target/release/source-pipedrive {entry}"
+    )));
+
+    assert_eq!(
+        label(&dockerfile, "io.airbyte.version").as_deref(),
+        Some(version)
+    );
+    assert_eq!(
+        yaml_scalar(&metadata, "dockerImageTag").as_deref(),
+        Some(version)
+    );
+    assert_eq!(
+        label(&dockerfile, "io.airbyte.name"),
+        yaml_scalar(&metadata, "dockerRepository")
+    );
+
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for src in &parts[1..parts.len() - 1] {
+            assert!(
+                root().join(src).exists(),
+                "Dockerfile copies {src}, which does not exist"
+            );
+        }
+    }
+}
+
+#[test]
+fn metadata_has_what_airbyte_requires() {
+    let metadata = read("metadata.yaml");
+    for key in [
+        "connectorType",
+        "definitionId",
+        "dockerRepository",
+        "dockerImageTag",
+        "name",
+        "documentationUrl",
+        "releaseStage",
+        "supportLevel",
+    ] {
+        assert!(
+            yaml_scalar(&metadata, key).is_some_and(|v| !v.is_empty()),
+            "metadata.yaml lacks {key}"
+        );
+    }
+    assert_eq!(
+        yaml_scalar(&metadata, "connectorType").as_deref(),
+        Some("source")
+    );
+    let id = yaml_scalar(&metadata, "definitionId").unwrap();
+    assert!(
+        id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4,
+        "definitionId is a UUID: {id}"
+    );
+    assert!(metadata.contains("- language:rust"));
+    assert!(metadata.contains("api.pipedrive.com"));
+}

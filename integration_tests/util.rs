@@ -1,0 +1,192 @@
+//! Helpers shared by the end-to-end tests: a sandbox per test, temporary input files, running
+//! the binary and reading its stdout back as typed protocol messages.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use source_pipedrive::protocol::airbyte::Message;
+use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
+use source_pipedrive::streams::{self, time};
+
+pub const START: &str = "2020-01-01T00:00:00Z";
+
+pub struct World {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new(size: u64) -> World {
+        World::with(SandboxOptions {
+            size,
+            ..SandboxOptions::default()
+        })
+    }
+
+    pub fn with(options: SandboxOptions) -> World {
+        let sandbox = Sandbox::start(options).expect("sandbox starts");
+        World {
+            sandbox,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        SandboxOptions::default().api_key
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write temp file");
+        path
+    }
+
+    pub fn config(&self, start_date: &str) -> PathBuf {
+        self.config_with(json!({"api_key": self.key(), "start_date": start_date, "base_url": self.sandbox.base_url()}))
+    }
+
+    pub fn config_with(&self, config: Value) -> PathBuf {
+        self.file("config.json", &config.to_string())
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(args)
+    }
+
+    /// `read` of every stream (no catalog), optionally from a state file.
+    pub fn read_all(&self, start_date: &str, state: Option<&Path>) -> Run {
+        let config = self.config(start_date);
+        let mut args = vec!["read", "--config", config.to_str().unwrap()];
+        if let Some(s) = state {
+            args.extend(["--state", s.to_str().unwrap()]);
+        }
+        run(&args)
+    }
+
+    /// The ids the sandbox holds for `stream`, updated at or after `since`.
+    pub fn expected_ids(&self, stream: &str, since: &str) -> Vec<String> {
+        let since = time::parse(since).unwrap();
+        let def = streams::find(stream).unwrap();
+        let mut ids: Vec<String> = self
+            .sandbox
+            .dataset()
+            .records(resource(stream))
+            .iter()
+            .filter(|r| {
+                def.cursor
+                    .and_then(|c| time::of(r, c))
+                    .is_none_or(|t| t >= since)
+            })
+            .map(|r| id_of(&r[def.primary_key]))
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+pub fn resource(stream: &str) -> Resource {
+    *Resource::ALL
+        .iter()
+        .find(|r| r.name() == stream)
+        .unwrap_or_else(|| panic!("no sandbox resource {stream}"))
+}
+
+pub fn id_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub messages: Vec<Message>,
+}
+
+pub fn run(args: &[&str]) -> Run {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+    let messages = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Message>(l)
+                .unwrap_or_else(|e| panic!("not a protocol message ({e}): {l}"))
+        })
+        .collect();
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        messages,
+    }
+}
+
+impl Run {
+    pub fn records(&self, stream: &str) -> Vec<&Value> {
+        self.messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Record { record } if record.stream == stream => Some(&record.data),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn ids(&self, stream: &str) -> Vec<String> {
+        let pk = streams::find(stream).unwrap().primary_key;
+        let mut ids: Vec<String> = self.records(stream).iter().map(|r| id_of(&r[pk])).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The last STATE of each stream, as a state file's array.
+    pub fn state_file(&self) -> String {
+        let mut last: BTreeMap<String, Value> = BTreeMap::new();
+        for m in &self.messages {
+            if let Message::State { state } = m {
+                let s = state.stream.as_ref().unwrap();
+                last.insert(
+                    s.stream_descriptor.name.clone(),
+                    serde_json::to_value(state).unwrap(),
+                );
+            }
+        }
+        serde_json::to_string(&last.into_values().collect::<Vec<_>>()).unwrap()
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Log { log } => Some(format!("{:?} {}", log.level, log.message)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn assert_ok(&self) {
+        assert_eq!(
+            self.status,
+            0,
+            "exit status; stderr: {}\nlogs: {:#?}",
+            self.stderr,
+            self.logs()
+        );
+    }
+}
+
+/// A configured catalog selecting `streams` in `mode`.
+pub fn catalog(streams: &[&str], mode: &str) -> String {
+    let entries: Vec<Value> = streams
+        .iter()
+        .map(|s| json!({"stream": {"name": s, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]}, "sync_mode": mode, "destination_sync_mode": "append"}))
+        .collect();
+    json!({ "streams": entries }).to_string()
+}
