@@ -8,7 +8,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-/// Every resource the sandbox serves.
+mod children;
+mod lists;
+
+/// Every resource the sandbox serves. Variants are only ever appended: a resource's position
+/// seeds its data, so inserting one in the middle would change every record after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     Deals,
@@ -26,10 +30,34 @@ pub enum Resource {
     Currencies,
     Filters,
     Files,
+    ArchivedDeals,
+    ArchivedLeads,
+    DealProducts,
+    DealInstallments,
+    DealChangelog,
+    ProductVariations,
+    LeadSources,
+    Goals,
+    Roles,
+    RoleAssignments,
+    PermissionSets,
+    PermissionSetAssignments,
+    CallLogs,
+    MailThreads,
+    MailMessages,
+    Projects,
+    ArchivedProjects,
+    Tasks,
+    ProjectBoards,
+    ProjectPhases,
+    ProjectTemplates,
+    NoteComments,
+    Webhooks,
+    UserPermissions,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 15] = [
+    pub const ALL: [Resource; 39] = [
         Resource::Deals,
         Resource::Persons,
         Resource::Organizations,
@@ -45,8 +73,33 @@ impl Resource {
         Resource::Currencies,
         Resource::Filters,
         Resource::Files,
+        Resource::ArchivedDeals,
+        Resource::ArchivedLeads,
+        Resource::DealProducts,
+        Resource::DealInstallments,
+        Resource::DealChangelog,
+        Resource::ProductVariations,
+        Resource::LeadSources,
+        Resource::Goals,
+        Resource::Roles,
+        Resource::RoleAssignments,
+        Resource::PermissionSets,
+        Resource::PermissionSetAssignments,
+        Resource::CallLogs,
+        Resource::MailThreads,
+        Resource::MailMessages,
+        Resource::Projects,
+        Resource::ArchivedProjects,
+        Resource::Tasks,
+        Resource::ProjectBoards,
+        Resource::ProjectPhases,
+        Resource::ProjectTemplates,
+        Resource::NoteComments,
+        Resource::Webhooks,
+        Resource::UserPermissions,
     ];
 
+    /// The connector's stream name.
     pub fn name(self) -> &'static str {
         match self {
             Resource::Deals => "deals",
@@ -64,6 +117,30 @@ impl Resource {
             Resource::Currencies => "currencies",
             Resource::Filters => "filters",
             Resource::Files => "files",
+            Resource::ArchivedDeals => "archived_deals",
+            Resource::ArchivedLeads => "archived_leads",
+            Resource::DealProducts => "deal_products",
+            Resource::DealInstallments => "deal_installments",
+            Resource::DealChangelog => "deal_changelog",
+            Resource::ProductVariations => "product_variations",
+            Resource::LeadSources => "lead_sources",
+            Resource::Goals => "goals",
+            Resource::Roles => "roles",
+            Resource::RoleAssignments => "role_assignments",
+            Resource::PermissionSets => "permission_sets",
+            Resource::PermissionSetAssignments => "permission_set_assignments",
+            Resource::CallLogs => "call_logs",
+            Resource::MailThreads => "mail_threads",
+            Resource::MailMessages => "mail_messages",
+            Resource::Projects => "projects",
+            Resource::ArchivedProjects => "archived_projects",
+            Resource::Tasks => "tasks",
+            Resource::ProjectBoards => "project_boards",
+            Resource::ProjectPhases => "project_phases",
+            Resource::ProjectTemplates => "project_templates",
+            Resource::NoteComments => "note_comments",
+            Resource::Webhooks => "webhooks",
+            Resource::UserPermissions => "user_permissions",
         }
     }
 
@@ -74,12 +151,32 @@ impl Resource {
     /// The field a test edit visibly changes.
     fn edited_field(self) -> &'static str {
         match self {
-            Resource::Deals | Resource::Leads => "title",
-            Resource::Activities => "subject",
+            Resource::Deals
+            | Resource::Leads
+            | Resource::ArchivedDeals
+            | Resource::ArchivedLeads
+            | Resource::Goals
+            | Resource::Projects
+            | Resource::ArchivedProjects
+            | Resource::Tasks
+            | Resource::ProjectTemplates => "title",
+            Resource::Activities | Resource::CallLogs | Resource::MailThreads => "subject",
             Resource::Notes => "content",
             Resource::Files => "description",
             _ => "name",
         }
+    }
+
+    /// Resources whose `status` can be `deleted`: a delete keeps them listed under that status
+    /// (Pipedrive's `status=deleted`) instead of dropping them from lists.
+    fn has_status(self) -> bool {
+        matches!(
+            self,
+            Resource::Deals
+                | Resource::ArchivedDeals
+                | Resource::Projects
+                | Resource::ArchivedProjects
+        )
     }
 }
 
@@ -88,6 +185,12 @@ const T0: i64 = 1_672_531_200;
 const T1: i64 = 1_767_225_599;
 
 pub const DEAL_STATUSES: [&str; 4] = ["open", "won", "lost", "deleted"];
+pub const PROJECT_STATUSES: [&str; 4] = ["open", "completed", "canceled", "deleted"];
+pub const MAIL_FOLDERS: [&str; 4] = ["inbox", "drafts", "sent", "archive"];
+
+/// Archived deals and projects are other records of the same kind, so their ids must never meet
+/// the live ones' (which grow with every insert): they count up from here.
+const ARCHIVED_IDS: u64 = 1_000_000_000;
 
 /// The order a list is served in. Base keys are strictly increasing with the index for every
 /// sort field, which is what lets a page start anywhere by binary search.
@@ -106,9 +209,12 @@ pub(crate) struct ListQuery {
     pub desc: bool,
     pub since: Option<i64>,
     pub until: Option<i64>,
-    /// Deals only: the statuses asked for; `None` means Pipedrive's default (all but deleted).
-    pub deal_statuses: Option<Vec<String>>,
+    /// Deals and projects: the statuses asked for; `None` means Pipedrive's default (all but
+    /// deleted).
+    pub statuses: Option<Vec<String>>,
     pub pipeline_id: Option<u64>,
+    /// Mail threads: the index of the folder (in `MAIL_FOLDERS`) to list.
+    pub folder: Option<u64>,
     pub include_attendees: bool,
 }
 
@@ -119,8 +225,9 @@ impl ListQuery {
             desc,
             since: None,
             until: None,
-            deal_statuses: None,
+            statuses: None,
             pipeline_id: None,
+            folder: None,
             include_attendees: false,
         }
     }
@@ -152,6 +259,8 @@ struct Layer {
     entries: BTreeMap<u64, Entry>,
     inserted: u64,
     edits: u64,
+    /// Deals and archived deals: the changelog rows test edits added, by ordinal, oldest first.
+    changelog: BTreeMap<u64, Vec<Value>>,
 }
 
 /// The data behind a sandbox: generated base records plus the overlay of test edits.
@@ -334,6 +443,19 @@ const STAGES: [(&str, u64); 5] = [
     ("Negotiations started", 90),
 ];
 const VISIBLE_TO: [u64; 4] = [1, 3, 5, 7];
+/// `/v1/leadSources`; leads draw their `source_name` from the first four.
+const LEAD_SOURCES: [&str; 10] = [
+    "Manually created",
+    "API",
+    "Web forms",
+    "Prospector",
+    "Leadbooster",
+    "Live chat",
+    "Import",
+    "Website visitors",
+    "Workflow automation",
+    "Deal",
+];
 
 /// The kinds of custom field each resource with `custom_fields` carries, in key order.
 #[derive(Clone, Copy)]
@@ -375,14 +497,25 @@ impl Dataset {
     }
 
     /// Every record the API holds for `r` right now, as its list endpoint serves it by
-    /// default (deals: including deleted ones), in id order.
+    /// default (deals and projects: including deleted ones; mail threads: every folder), in id
+    /// order. For a child collection: the children of every parent, parent by parent.
     pub fn records(&self, r: Resource) -> Vec<Value> {
+        if let Some(parent) = Dataset::parent(r) {
+            return self.all_children(r, parent);
+        }
         let mut q = ListQuery::new(SortKey::Id, false);
-        q.deal_statuses = Some(DEAL_STATUSES.iter().map(|s| s.to_string()).collect());
+        q.statuses = Some(
+            DEAL_STATUSES
+                .iter()
+                .chain(&PROJECT_STATUSES)
+                .map(|s| s.to_string())
+                .collect(),
+        );
         self.page(r, &q, Start::First, usize::MAX).records
     }
 
-    /// Number of generated (base) records for `r`.
+    /// Number of generated (base) records for `r`; 0 for child collections, which are derived
+    /// from each parent instead.
     pub fn base_count(&self, r: Resource) -> u64 {
         match r {
             Resource::Pipelines => (self.size / 500).max(3),
@@ -392,6 +525,14 @@ impl Dataset {
             Resource::ActivityTypes => 8,
             Resource::Currencies => 20,
             Resource::Filters => 10,
+            Resource::ArchivedDeals | Resource::ArchivedLeads => (self.size / 10).max(3),
+            Resource::CallLogs | Resource::MailThreads | Resource::Tasks => self.size / 10,
+            Resource::Projects | Resource::ArchivedProjects => self.size / 20,
+            Resource::LeadSources => LEAD_SOURCES.len() as u64,
+            Resource::Goals | Resource::Roles | Resource::ProjectTemplates => 5,
+            Resource::PermissionSets => 4,
+            Resource::Webhooks | Resource::ProjectBoards => 3,
+            _ if Dataset::parent(r).is_some() => 0,
             _ => self.size,
         }
     }
@@ -451,15 +592,32 @@ impl Dataset {
         }
     }
 
-    fn deal_status(&self, i: u64) -> &'static str {
-        if i >= self.size {
+    /// The status a base record was generated with; inserted records start open.
+    fn base_status(&self, r: Resource, i: u64) -> &'static str {
+        if i >= self.base_count(r) {
             return "open";
         }
-        match self.pick(Resource::Deals, i, 3, 100) {
-            0..=4 => "deleted",
-            5..=54 => "open",
-            55..=79 => "won",
-            _ => "lost",
+        let roll = self.pick(r, i, 3, 100);
+        match r {
+            Resource::Projects | Resource::ArchivedProjects => match roll {
+                0..=4 => "deleted",
+                5..=64 => "open",
+                65..=89 => "completed",
+                _ => "canceled",
+            },
+            // Deals are mostly archived once closed.
+            Resource::ArchivedDeals => match roll {
+                0..=4 => "deleted",
+                5..=19 => "open",
+                20..=59 => "won",
+                _ => "lost",
+            },
+            _ => match roll {
+                0..=4 => "deleted",
+                5..=54 => "open",
+                55..=79 => "won",
+                _ => "lost",
+            },
         }
     }
 
@@ -490,9 +648,39 @@ impl Dataset {
 
     fn ordinal_of(&self, r: Resource, id: &Value) -> Option<u64> {
         match r {
-            Resource::Leads | Resource::LeadLabels => self.uuid_ordinal(r, id.as_str()?),
+            Resource::Leads
+            | Resource::LeadLabels
+            | Resource::ArchivedLeads
+            | Resource::CallLogs
+            | Resource::Goals => self.uuid_ordinal(r, id.as_str()?),
+            Resource::ArchivedDeals | Resource::ArchivedProjects => {
+                id.as_u64()?.checked_sub(ARCHIVED_IDS + 1)
+            }
+            Resource::PermissionSets => {
+                let id = id.as_str()?;
+                (0..self.count_with_inserted(r)).find(|i| self.permission_set_id(*i) == id)
+            }
+            Resource::LeadSources => {
+                let name = id.as_str()?;
+                (0..self.count_with_inserted(r)).find(|i| self.lead_source(*i) == name)
+            }
+            _ if Dataset::parent(r).is_some() => None,
             _ => id.as_u64()?.checked_sub(1),
         }
+    }
+
+    /// The integer id of the record at `ordinal`.
+    fn int_id(r: Resource, ordinal: u64) -> u64 {
+        match r {
+            Resource::ArchivedDeals | Resource::ArchivedProjects => ARCHIVED_IDS + ordinal + 1,
+            _ => ordinal + 1,
+        }
+    }
+
+    /// Base records plus those inserted so far.
+    fn count_with_inserted(&self, r: Resource) -> u64 {
+        let overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
+        self.base_count(r) + overlay.get(&r).map_or(0, |layer| layer.inserted)
     }
 
     fn person_name(&self, i: u64) -> (String, String) {
@@ -508,11 +696,12 @@ impl Dataset {
         format!("{base} {suffix} #{}", i + 1)
     }
 
-    fn deal_title(&self, i: u64) -> String {
-        let product = PRODUCT[self.pick(Resource::Deals, i, 10, PRODUCT.len() as u64) as usize];
+    /// A deal's title; `r` is `Deals` or `ArchivedDeals`.
+    fn deal_title(&self, r: Resource, i: u64) -> String {
+        let product = PRODUCT[self.pick(r, i, 10, PRODUCT.len() as u64) as usize];
         format!(
             "{product} deal — {}",
-            self.org_name(self.ref_index(Resource::Deals, i, 12))
+            self.org_name(self.ref_index(r, i, 12))
         )
     }
 
@@ -521,11 +710,9 @@ impl Dataset {
         format!("{base} {}", i + 1)
     }
 
-    fn lead_title(&self, i: u64) -> String {
-        format!(
-            "{} lead",
-            self.org_name(self.ref_index(Resource::Leads, i, 12))
-        )
+    /// A lead's title; `r` is `Leads` or `ArchivedLeads`.
+    fn lead_title(&self, r: Resource, i: u64) -> String {
+        format!("{} lead", self.org_name(self.ref_index(r, i, 12)))
     }
 
     /// An index into one of the main resources (which all have `size` records).
@@ -583,6 +770,12 @@ impl Dataset {
 
     /// The v2 `custom_fields` object, with some values unset.
     fn custom_fields(&self, r: Resource, i: u64) -> Value {
+        // Archived records are defined by the same custom fields as the live ones.
+        let owner = match r {
+            Resource::ArchivedDeals => Resource::Deals,
+            Resource::ArchivedProjects => Resource::Projects,
+            _ => r,
+        };
         let mut fields = Map::new();
         for (k, kind) in FIELD_KINDS.iter().enumerate() {
             let salt = 40 + k as u64;
@@ -599,20 +792,19 @@ impl Dataset {
                         "value": (n % 1_000_000) as f64 / 100.0,
                         "currency": DEAL_CURRENCIES[(n % 5) as usize],
                     }),
-                    FieldKind::Enum => json!(Self::option_id(r, n % 4)),
+                    FieldKind::Enum => json!(Self::option_id(owner, n % 4)),
                     FieldKind::Set => json!((0..1 + n % 3)
-                        .map(|o| Self::option_id(r, o))
+                        .map(|o| Self::option_id(owner, o))
                         .collect::<Vec<_>>()),
                 }
             };
-            fields.insert(field_key(r, k), value);
+            fields.insert(field_key(owner, k), value);
         }
         Value::Object(fields)
     }
 
     /// Leads inherit the deal custom fields in the flat v1 format, leaving out unset ones.
-    fn lead_custom_fields(&self, i: u64, record: &mut Map<String, Value>) {
-        let r = Resource::Leads;
+    fn lead_custom_fields(&self, r: Resource, i: u64, record: &mut Map<String, Value>) {
         for (k, kind) in FIELD_KINDS.iter().enumerate() {
             let salt = 40 + k as u64;
             if self.chance(r, i, salt, 40) {
@@ -658,7 +850,8 @@ impl Dataset {
 
     fn build(&self, r: Resource, i: u64, add: i64, update: i64) -> Value {
         match r {
-            Resource::Deals => self.deal(i, add, update),
+            Resource::Deals | Resource::ArchivedDeals => self.deal(r, i, add, update),
+            Resource::Leads | Resource::ArchivedLeads => self.lead(r, i, add, update),
             Resource::Persons => self.person(i, add, update),
             Resource::Organizations => self.organization(i, add, update),
             Resource::Activities => self.activity(i, add, update),
@@ -690,7 +883,6 @@ impl Dataset {
             }
             Resource::Users => self.user(i, add, update),
             Resource::Notes => self.note(i, add, update),
-            Resource::Leads => self.lead(i, add, update),
             Resource::LeadLabels => {
                 let (name, color) = LEAD_LABELS[(i % 4) as usize];
                 json!({
@@ -752,12 +944,13 @@ impl Dataset {
                 })
             }
             Resource::Files => self.file(i, add, update),
+            _ => self.list_record(r, i, add, update),
         }
     }
 
-    fn deal(&self, i: u64, add: i64, update: i64) -> Value {
-        let r = Resource::Deals;
-        let status = self.deal_status(i);
+    /// A live or archived deal: the same model, told apart by `is_archived` and `archive_time`.
+    fn deal(&self, r: Resource, i: u64, add: i64, update: i64) -> Value {
+        let status = self.base_status(r, i);
         let pipelines = self.base_count(Resource::Pipelines);
         let pipeline = self.pick(r, i, 50, pipelines);
         let stage = pipeline * 5 + self.pick(r, i, 51, 5) + 1;
@@ -776,12 +969,15 @@ impl Dataset {
         };
         let recurring = self.chance(r, i, 55, 20);
         let value = self.pick(r, i, 56, 5_000_000) as f64 / 100.0;
-        json!({
-            "id": i + 1,
-            "title": self.deal_title(i),
+        let archived = r == Resource::ArchivedDeals;
+        // References are drawn by id, so an archived deal does not copy the live deal at its index.
+        let id = Self::int_id(r, i);
+        let mut deal = json!({
+            "id": id,
+            "title": self.deal_title(r, i),
             "owner_id": self.user_id(r, i, 57),
-            "person_id": self.ref_id(Resource::Persons, i, 58, 10),
-            "org_id": self.ref_id(Resource::Organizations, i, 59, 15),
+            "person_id": self.ref_id(Resource::Persons, id - 1, 58, 10),
+            "org_id": self.ref_id(Resource::Organizations, id - 1, 59, 15),
             "pipeline_id": pipeline + 1,
             "stage_id": stage,
             "value": value,
@@ -790,7 +986,7 @@ impl Dataset {
             "update_time": iso(update),
             "stage_change_time": time(stage_change),
             "is_deleted": status == "deleted",
-            "is_archived": false,
+            "is_archived": archived,
             "status": status,
             "probability": if self.chance(r, i, 61, 60) { Value::Null } else { json!(self.pick(r, i, 62, 101)) },
             "lost_reason": if lost.is_some() { json!(self.one_of(r, i, 63, &["Too expensive 💸", "Chose a competitor", "Pas de budget"])) } else { Value::Null },
@@ -809,7 +1005,13 @@ impl Dataset {
             "mrr": if recurring { json!(value) } else { Value::Null },
             "acv": if recurring { json!(value * 12.0) } else { Value::Null },
             "custom_fields": self.custom_fields(r, i),
-        })
+        });
+        // Only archived deals carry the field; the live deals' model has none.
+        if archived {
+            let archived_at = self.between(r, i, 71, closed.unwrap_or(add), update);
+            deal["archive_time"] = json!(iso(archived_at));
+        }
+        deal
     }
 
     fn person(&self, i: u64, add: i64, update: i64) -> Value {
@@ -990,7 +1192,7 @@ impl Dataset {
         let r = Resource::Users;
         let first = FIRST[(i % FIRST.len() as u64) as usize];
         let last = LAST[((i * 7) % LAST.len() as u64) as usize];
-        let admin = i == 0 || self.chance(r, i, 50, 20);
+        let admin = self.user_is_admin(i);
         let (zone, offset) = self.one_of(
             r,
             i,
@@ -1015,13 +1217,13 @@ impl Dataset {
             "modified": v1(update),
             "has_created_company": i == 0,
             "access": [
-                {"app": "sales", "admin": admin, "permission_set_id": format!("{:08x}-0000-4000-8000-{:012x}", self.h(r, 0, 56) >> 32, if admin { 1 } else { 2 })},
-                {"app": "global", "admin": admin, "permission_set_id": format!("{:08x}-0000-4000-8000-{:012x}", self.h(r, 0, 57) >> 32, if admin { 1 } else { 2 })},
+                {"app": "sales", "admin": admin, "permission_set_id": self.permission_set_id(u64::from(!admin))},
+                {"app": "global", "admin": admin, "permission_set_id": self.permission_set_id(2 + u64::from(!admin))},
             ],
             "active_flag": true,
             "timezone_name": zone,
             "timezone_offset": offset,
-            "role_id": self.pick(r, i, 59, 3) + 1,
+            "role_id": self.user_role(i),
             "icon_url": if self.chance(r, i, 60, 50) { Value::Null } else { json!(format!("https://avatars.example.com/{}.png", i + 1)) },
             "is_you": i == 0,
             "is_deleted": false,
@@ -1058,7 +1260,7 @@ impl Dataset {
                 "<p>Sent the <b>proposal</b>; waiting for the CFO's answer.</p>",
                 "<ul><li>Demo ✔</li><li>Trial 🚀</li></ul>",
             ]),
-            "deal": name_of(&deal, &|d| self.deal_title(d), "title"),
+            "deal": name_of(&deal, &|d| self.deal_title(Resource::Deals, d), "title"),
             "lead_id": lead,
             "deal_id": deal,
             "last_update_user_id": if add == update { Value::Null } else { json!(self.user_id(r, i, 56)) },
@@ -1086,18 +1288,21 @@ impl Dataset {
         })
     }
 
-    fn lead(&self, i: u64, add: i64, update: i64) -> Value {
-        let r = Resource::Leads;
+    /// A live or archived lead (`r` is `Leads` or `ArchivedLeads`).
+    fn lead(&self, r: Resource, i: u64, add: i64, update: i64) -> Value {
+        let archived = r == Resource::ArchivedLeads;
+        // References are drawn past the live leads' indexes so archived leads do not copy them.
+        let k = if archived { ARCHIVED_IDS + i } else { i };
         let with_person = self.chance(r, i, 50, 70);
         let person = if with_person {
-            self.ref_id(Resource::Persons, i, 51, 0)
+            self.ref_id(Resource::Persons, k, 51, 0)
         } else {
             Value::Null
         };
         let org = if with_person && self.chance(r, i, 52, 50) {
             Value::Null
         } else {
-            self.ref_id(Resource::Organizations, i, 53, 0)
+            self.ref_id(Resource::Organizations, k, 53, 0)
         };
         let labels: Vec<String> = (0..self.pick(r, i, 54, 3))
             .map(|k| self.uuid(Resource::LeadLabels, (self.pick(r, i, 55, 4) + k) % 4))
@@ -1105,30 +1310,30 @@ impl Dataset {
         let id = self.uuid(r, i);
         let mut record = json!({
             "id": id,
-            "title": self.lead_title(i),
+            "title": self.lead_title(r, i),
             "owner_id": self.user_id(r, i, 56),
             "creator_id": self.user_id(r, i, 57),
             "label_ids": labels,
             "person_id": person,
             "organization_id": org,
-            "source_name": self.one_of(r, i, 58, &["Manually created", "API", "Web forms", "Prospector"]),
+            "source_name": self.one_of(r, i, 58, &LEAD_SOURCES[..4]),
             "origin": self.one_of(r, i, 58, &["ManuallyCreated", "API", "WebForms", "Prospector"]),
             "origin_id": Value::Null,
             "channel": if self.chance(r, i, 59, 80) { Value::Null } else { json!(self.pick(r, i, 60, 5) + 1) },
             "channel_id": Value::Null,
             "source_deal_id": Value::Null,
-            "is_archived": false,
+            "is_archived": archived,
             "was_seen": self.chance(r, i, 61, 60),
             "value": if self.chance(r, i, 62, 30) { Value::Null } else { json!({"amount": self.pick(r, i, 63, 100_000), "currency": DEAL_CURRENCIES[self.pick(r, i, 64, 5) as usize]}) },
             "expected_close_date": if self.chance(r, i, 65, 50) { Value::Null } else { json!(date(update + 45 * 86_400)) },
-            "next_activity_id": if self.chance(r, i, 66, 60) { Value::Null } else { self.ref_id(Resource::Activities, i, 67, 0) },
+            "next_activity_id": if self.chance(r, i, 66, 60) { Value::Null } else { self.ref_id(Resource::Activities, k, 67, 0) },
             "add_time": iso(add),
             "update_time": iso(update),
             "visible_to": VISIBLE_TO[self.pick(r, i, 68, 4) as usize].to_string(),
-            "cc_email": format!("sandbox+lead{}@pipedrivemail.com", i + 1),
+            "cc_email": if archived { format!("sandbox+archived-lead{}@pipedrivemail.com", i + 1) } else { format!("sandbox+lead{}@pipedrivemail.com", i + 1) },
         });
         if let Value::Object(map) = &mut record {
-            self.lead_custom_fields(i, map);
+            self.lead_custom_fields(r, i, map);
         }
         record
     }
@@ -1178,7 +1383,7 @@ impl Dataset {
             "s3_bucket": Value::Null,
             "mail_message_id": Value::Null,
             "mail_template_id": Value::Null,
-            "deal_name": name_of(&deal, &|d| self.deal_title(d)),
+            "deal_name": name_of(&deal, &|d| self.deal_title(Resource::Deals, d)),
             "person_name": name_of(&person, &|p| { let (f, l) = self.person_name(p); format!("{f} {l}") }),
             "org_name": name_of(&org, &|o| self.org_name(o)),
             "product_name": name_of(&product, &|p| self.product_name(p)),
@@ -1203,21 +1408,20 @@ impl Dataset {
         })
     }
 
+    /// Deals and projects turn `deleted` and stay listed under that status; other records
+    /// leave their lists.
     pub(crate) fn delete(&self, r: Resource, id: &Value, now: i64) {
-        self.edit(r, id, now, |record, _| match r {
-            Resource::Deals => {
+        self.edit(r, id, now, |record, _| {
+            if r.has_status() {
                 record.insert("status".into(), json!("deleted"));
-                record.insert("is_deleted".into(), json!(true));
             }
-            _ if record.contains_key("active_flag") => {
+            if record.contains_key("active_flag") {
                 record.insert("active_flag".into(), json!(false));
-            }
-            _ if record.contains_key("is_deleted") => {
+            } else if record.contains_key("is_deleted") {
                 record.insert("is_deleted".into(), json!(true));
             }
-            _ => {}
         });
-        if r != Resource::Deals {
+        if !r.has_status() {
             let ordinal = self.ordinal_of(r, id).unwrap_or(u64::MAX);
             let mut overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(entry) = overlay.entry(r).or_default().entries.get_mut(&ordinal) {
@@ -1227,6 +1431,11 @@ impl Dataset {
     }
 
     pub(crate) fn insert(&self, r: Resource, now: i64) -> Value {
+        assert!(
+            Dataset::parent(r).is_none(),
+            "sandbox: {} are derived from their parent; edit the parent instead",
+            r.name()
+        );
         let mut overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
         let layer = overlay.entry(r).or_default();
         let ordinal = self.base_count(r) + layer.inserted;
@@ -1273,10 +1482,15 @@ impl Dataset {
             listed: true,
             record: self.base_record(r, ordinal),
         });
+        let before = entry.record.clone();
         entry.update = now.max(entry.update);
         if let Value::Object(map) = &mut entry.record {
             change(map, edits);
             set_times(r, map, None, entry.update);
+        }
+        if matches!(r, Resource::Deals | Resource::ArchivedDeals) {
+            let rows = changelog_rows(&before, &entry.record, entry.update);
+            layer.changelog.entry(ordinal).or_default().extend(rows);
         }
         entry.record.clone()
     }
@@ -1284,7 +1498,7 @@ impl Dataset {
     /// One page of `r` in the query's order, starting at `start`.
     pub(crate) fn page(&self, r: Resource, q: &ListQuery, start: Start, limit: usize) -> Page {
         let view = self.view(r, q);
-        let filtered = r == Resource::Deals || q.pipeline_id.is_some();
+        let filtered = r.has_status() || q.pipeline_id.is_some();
         let mut cursor = match start {
             Start::First => view.first(q.desc),
             Start::After(key) => view.after(self, r, q, key),
@@ -1352,14 +1566,14 @@ impl Dataset {
                 .cloned()
                 .unwrap_or(Value::Null),
             Row::Base(i) => match name {
-                "status" => json!(self.deal_status(i)),
+                "status" => json!(self.base_status(r, i)),
                 _ => json!(Self::stage_pipeline(i)),
             },
         };
-        if r == Resource::Deals {
+        if r.has_status() {
             let status = field("status");
             let status = status.as_str().unwrap_or("");
-            let wanted = match &q.deal_statuses {
+            let wanted = match &q.statuses {
                 Some(list) => list.iter().any(|s| s == status),
                 None => status != "deleted",
             };
@@ -1375,13 +1589,18 @@ impl Dataset {
 
     fn view(&self, r: Resource, q: &ListQuery) -> View {
         let n = self.base_count(r);
+        // A mail folder is a block of base indexes, so it narrows the range like a time filter.
+        let (first, end) = match q.folder {
+            Some(f) => self.folder_range(f),
+            None => (0, n),
+        };
         let lo = match q.since {
-            Some(t) => partition_point(0, n, |i| self.base_update(r, i) < t),
-            None => 0,
+            Some(t) => partition_point(first, end, |i| self.base_update(r, i) < t),
+            None => first,
         };
         let hi = match q.until {
-            Some(t) => partition_point(lo, n, |i| self.base_update(r, i) < t),
-            None => n,
+            Some(t) => partition_point(lo, end, |i| self.base_update(r, i) < t),
+            None => end,
         };
         let overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
         let (mut hidden, mut over) = (Vec::new(), Vec::new());
@@ -1391,7 +1610,8 @@ impl Dataset {
                     hidden.push(entry.ordinal);
                 }
                 let in_range = q.since.is_none_or(|t| entry.update >= t)
-                    && q.until.is_none_or(|t| entry.update < t);
+                    && q.until.is_none_or(|t| entry.update < t)
+                    && q.folder.is_none_or(|f| self.folder_of(entry.ordinal) == f);
                 if entry.listed && in_range {
                     over.push(entry.clone());
                 }
@@ -1418,18 +1638,65 @@ fn entry_key(e: &Entry, key: SortKey) -> Key {
 
 /// Writes the record's time fields in the resource's own format.
 fn set_times(r: Resource, map: &mut Map<String, Value>, add: Option<i64>, update: i64) {
-    let (add_field, update_field, format): (&str, &str, fn(i64) -> String) = match r {
-        Resource::Users => ("created", "modified", v1),
-        Resource::Notes | Resource::ActivityTypes | Resource::Filters | Resource::Files => {
-            ("add_time", "update_time", v1)
-        }
-        Resource::Currencies => return,
-        _ => ("add_time", "update_time", iso),
+    let (add_field, update_field, format): (&str, Option<&str>, fn(i64) -> String) = match r {
+        Resource::Users => ("created", Some("modified"), v1),
+        Resource::Notes
+        | Resource::ActivityTypes
+        | Resource::Filters
+        | Resource::Files
+        | Resource::MailThreads => ("add_time", Some("update_time"), v1),
+        // A webhook records only when it was made.
+        Resource::Webhooks => ("add_time", None, v1),
+        Resource::Currencies
+        | Resource::LeadSources
+        | Resource::Goals
+        | Resource::Roles
+        | Resource::PermissionSets
+        | Resource::CallLogs => return,
+        _ => ("add_time", Some("update_time"), iso),
     };
     if let Some(add) = add {
         map.insert(add_field.into(), json!(format(add)));
     }
-    map.insert(update_field.into(), json!(format(update)));
+    if let Some(field) = update_field {
+        map.insert(field.into(), json!(format(update)));
+    }
+}
+
+/// The changelog rows for an edit: one per top-level field whose value changed.
+fn changelog_rows(before: &Value, after: &Value, time: i64) -> Vec<Value> {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return Vec::new();
+    };
+    // The times change with every edit and `is_deleted` mirrors `status`, so neither is logged.
+    after
+        .iter()
+        .filter(|(k, v)| {
+            !matches!(k.as_str(), "update_time" | "is_deleted")
+                && before.get(k.as_str()) != Some(*v)
+        })
+        .map(|(k, v)| {
+            json!({
+                "field_key": k,
+                "old_value": changelog_value(before.get(k.as_str()).unwrap_or(&Value::Null)),
+                "new_value": changelog_value(v),
+                "actor_user_id": 1,
+                "time": v1(time),
+                "change_source": "api",
+                "change_source_user_agent": "sandbox-test",
+                "is_bulk_update_flag": false,
+            })
+        })
+        .collect()
+}
+
+/// Changelog values are strings (or null), whatever the field's type.
+fn changelog_value(v: &Value) -> Value {
+    match v {
+        Value::Null => Value::Null,
+        Value::String(s) => json!(s),
+        other => json!(other.to_string()),
+    }
 }
 
 /// First index in [lo, hi) where `below` turns false; `below` must be monotone.
@@ -1781,6 +2048,113 @@ mod tests {
     }
 
     #[test]
+    fn children_agree_with_their_parents() {
+        let data = Dataset::new(11, 400);
+        let mut seen = std::collections::HashSet::new();
+        let deals = data
+            .records(Resource::Deals)
+            .into_iter()
+            .chain(data.records(Resource::ArchivedDeals));
+        for deal in deals {
+            let update = seconds(&deal["update_time"]);
+            let products = data.children(Resource::DealProducts, &deal["id"]);
+            assert!(products.len() <= 3);
+            for p in &products {
+                assert!(seen.insert(p["id"].as_u64().unwrap()), "{p}");
+                assert_eq!(p["deal_id"], deal["id"]);
+                assert!(seconds(&p["add_time"]) <= seconds(&p["update_time"]));
+                assert!(seconds(&p["update_time"]) <= update);
+                if let Some(v) = p["product_variation_id"].as_u64() {
+                    let variations = data.children(Resource::ProductVariations, &p["product_id"]);
+                    assert!(variations.iter().any(|x| x["id"] == v));
+                }
+            }
+            assert!(data.children(Resource::DealInstallments, &deal["id"]).len() <= 2);
+            let log = data.children(Resource::DealChangelog, &deal["id"]);
+            assert!((1..=4).contains(&log.len()));
+            assert_eq!(seconds(&log.last().unwrap()["time"]), update);
+        }
+        let users = data.records(Resource::Users);
+        for role in data.records(Resource::Roles) {
+            let assigned = data.children(Resource::RoleAssignments, &role["id"]);
+            assert_eq!(role["assignment_count"], assigned.len().to_string());
+        }
+        let mut assignments = 0;
+        for set in data.records(Resource::PermissionSets) {
+            let assigned = data.children(Resource::PermissionSetAssignments, &set["id"]);
+            assert_eq!(set["assignment_count"], assigned.len());
+            assignments += assigned.len();
+        }
+        // Every user's sales and global access point at a listed permission set.
+        assert_eq!(assignments, users.len() * 2);
+        let threads = data.records(Resource::MailThreads);
+        let (mut next, mut total) = (0, 0);
+        for (f, folder) in MAIL_FOLDERS.iter().enumerate() {
+            let (lo, hi) = data.folder_range(f as u64);
+            assert_eq!(lo, next);
+            next = hi;
+            for t in &threads[lo as usize..hi as usize] {
+                assert_eq!(t["folders"], json!([folder]));
+                let messages = data.children(Resource::MailMessages, &t["id"]);
+                assert_eq!(t["message_count"], messages.len());
+                total += messages.len();
+                let last = &messages.last().unwrap()["message_time"];
+                assert_eq!(last, &t["last_message_timestamp"]);
+            }
+        }
+        assert_eq!(next, threads.len() as u64);
+        assert_eq!(data.records(Resource::MailMessages).len(), total);
+        for note in data.records(Resource::Notes).iter().take(50) {
+            for c in data.children(Resource::NoteComments, &note["id"]) {
+                assert_eq!(c["object_id"], note["id"].to_string());
+                assert!(seconds(&c["update_time"]) <= seconds(&note["update_time"]));
+            }
+        }
+        for p in data.records(Resource::Projects) {
+            let phases = data.children(Resource::ProjectPhases, &p["board_id"]);
+            assert!(phases.iter().any(|ph| ph["id"] == p["phase_id"]));
+        }
+        for r in Resource::ALL {
+            assert_eq!(
+                Dataset::parent(r).is_some(),
+                data.base_count(r) == 0,
+                "{r:?}"
+            );
+        }
+        assert!(data.children(Resource::Deals, &json!(1)).is_empty());
+        assert!(data
+            .children(Resource::NoteComments, &json!(401))
+            .is_empty());
+    }
+
+    #[test]
+    fn deleted_projects_stay_listed_under_status_deleted() {
+        let data = Dataset::new(2, 400);
+        let r = Resource::Projects;
+        let open = data
+            .records(r)
+            .into_iter()
+            .find(|p| p["status"] == "open")
+            .unwrap();
+        data.delete(r, &open["id"], 1_800_000_000);
+        let touched = data.touch(r, &json!(1), 1_800_000_001);
+        let inserted = data.insert(r, 1_800_000_002);
+        assert_eq!(inserted["id"], 21);
+        let mut q = ListQuery::new(SortKey::Id, false);
+        let listed = data.page(r, &q, Start::First, 500).records;
+        assert!(!listed.contains(&data.records(r)[open["id"].as_u64().unwrap() as usize - 1]));
+        assert!(listed.contains(&inserted));
+        assert!(listed.iter().all(|p| p["status"] != "deleted"));
+        q.statuses = Some(vec!["deleted".into()]);
+        let deleted = data.page(r, &q, Start::First, 500).records;
+        assert!(deleted.iter().any(|p| p["id"] == open["id"]));
+        assert_eq!(touched["update_time"], iso(1_800_000_001));
+        let archived = data.insert(Resource::ArchivedProjects, 1_800_000_003);
+        assert_eq!(archived["id"], ARCHIVED_IDS + 21);
+        assert_eq!(archived["archive_time"], iso(1_800_000_003));
+    }
+
+    #[test]
     fn deleted_deals_stay_listed_under_status_deleted() {
         let data = Dataset::new(5, 200);
         let id = data
@@ -1793,7 +2167,7 @@ mod tests {
         let mut q = ListQuery::new(SortKey::UpdateTime, false);
         let open = data.page(Resource::Deals, &q, Start::First, 500).records;
         assert!(open.iter().all(|d| d["status"] != "deleted"));
-        q.deal_statuses = Some(vec!["deleted".into()]);
+        q.statuses = Some(vec!["deleted".into()]);
         let deleted = data.page(Resource::Deals, &q, Start::First, 500).records;
         assert!(deleted.iter().all(|d| d["is_deleted"] == true));
         assert_eq!(deleted.last().unwrap()["id"], id);

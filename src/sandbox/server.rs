@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use super::data::{Dataset, Key, ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES};
+use super::data::{
+    Dataset, Key, ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES, MAIL_FOLDERS,
+    PROJECT_STATUSES,
+};
 
 const WINDOW: Duration = Duration::from_secs(2);
 const ERROR_INFO: &str = "Please check developers.pipedrive.com";
@@ -399,54 +402,131 @@ fn bad_request(message: impl AsRef<str>) -> Response {
 }
 
 /// What a path serves and what it costs from the daily token budget.
-#[derive(Clone, Copy)]
 enum Route {
     CursorList(Resource),
     OffsetList(Resource),
     FullList(Resource),
     Me,
+    /// A collection under the parent whose id is in the path, e.g. `/v1/notes/{id}/comments`.
+    Child(Resource, String),
+    /// A child collection whose parents are named in the query (`deal_ids`, `board_id`).
+    Children(Resource),
 }
 
 impl Route {
     fn resolve(path: &str) -> Option<Route> {
-        let v2 = |name: &str| match name {
-            "deals" => Some(Resource::Deals),
-            "persons" => Some(Resource::Persons),
-            "organizations" => Some(Resource::Organizations),
-            "activities" => Some(Resource::Activities),
-            "products" => Some(Resource::Products),
-            "pipelines" => Some(Resource::Pipelines),
-            "stages" => Some(Resource::Stages),
-            _ => None,
-        };
-        if let Some(name) = path.strip_prefix("/api/v2/") {
-            return v2(name).map(Route::CursorList);
+        use Resource as R;
+        if let Some(rest) = path.strip_prefix("/api/v2/") {
+            let segments: Vec<&str> = rest.split('/').collect();
+            return Some(match segments.as_slice() {
+                ["deals"] => Route::CursorList(R::Deals),
+                ["persons"] => Route::CursorList(R::Persons),
+                ["organizations"] => Route::CursorList(R::Organizations),
+                ["activities"] => Route::CursorList(R::Activities),
+                ["products"] => Route::CursorList(R::Products),
+                ["pipelines"] => Route::CursorList(R::Pipelines),
+                ["stages"] => Route::CursorList(R::Stages),
+                ["deals", "archived"] => Route::CursorList(R::ArchivedDeals),
+                ["deals", "products"] => Route::Children(R::DealProducts),
+                ["deals", "installments"] => Route::Children(R::DealInstallments),
+                ["deals", id, "products"] => Route::Child(R::DealProducts, id.to_string()),
+                ["products", id, "variations"] => {
+                    Route::Child(R::ProductVariations, id.to_string())
+                }
+                ["projects"] => Route::CursorList(R::Projects),
+                ["projects", "archived"] => Route::CursorList(R::ArchivedProjects),
+                ["tasks"] => Route::CursorList(R::Tasks),
+                ["projectTemplates"] => Route::CursorList(R::ProjectTemplates),
+                ["boards"] => Route::FullList(R::ProjectBoards),
+                ["phases"] => Route::Children(R::ProjectPhases),
+                _ => return None,
+            });
         }
         let v1 = path
             .strip_prefix("/v1/")
             .or_else(|| path.strip_prefix("/api/v1/"))?;
-        Some(match v1 {
-            "notes" => Route::OffsetList(Resource::Notes),
-            "leads" => Route::OffsetList(Resource::Leads),
-            "files" => Route::OffsetList(Resource::Files),
-            "users" => Route::FullList(Resource::Users),
-            "leadLabels" => Route::FullList(Resource::LeadLabels),
-            "activityTypes" => Route::FullList(Resource::ActivityTypes),
-            "currencies" => Route::FullList(Resource::Currencies),
-            "filters" => Route::FullList(Resource::Filters),
-            "users/me" => Route::Me,
+        let segments: Vec<&str> = v1.split('/').collect();
+        Some(match segments.as_slice() {
+            ["notes"] => Route::OffsetList(R::Notes),
+            ["leads"] => Route::OffsetList(R::Leads),
+            ["files"] => Route::OffsetList(R::Files),
+            ["users"] => Route::FullList(R::Users),
+            ["leadLabels"] => Route::FullList(R::LeadLabels),
+            ["activityTypes"] => Route::FullList(R::ActivityTypes),
+            ["currencies"] => Route::FullList(R::Currencies),
+            ["filters"] => Route::FullList(R::Filters),
+            ["users", "me"] => Route::Me,
+            ["leads", "archived"] => Route::OffsetList(R::ArchivedLeads),
+            ["leadSources"] => Route::FullList(R::LeadSources),
+            ["goals", "find"] => Route::FullList(R::Goals),
+            ["roles"] => Route::OffsetList(R::Roles),
+            ["permissionSets"] => Route::FullList(R::PermissionSets),
+            ["callLogs"] => Route::OffsetList(R::CallLogs),
+            ["mailbox", "mailThreads"] => Route::OffsetList(R::MailThreads),
+            ["webhooks"] => Route::FullList(R::Webhooks),
+            ["deals", id, "changelog"] => Route::Child(R::DealChangelog, id.to_string()),
+            ["roles", id, "assignments"] => Route::Child(R::RoleAssignments, id.to_string()),
+            ["permissionSets", id, "assignments"] => {
+                Route::Child(R::PermissionSetAssignments, id.to_string())
+            }
+            ["mailbox", "mailThreads", id, "mailMessages"] => {
+                Route::Child(R::MailMessages, id.to_string())
+            }
+            ["notes", id, "comments"] => Route::Child(R::NoteComments, id.to_string()),
+            ["users", id, "permissions"] => Route::Child(R::UserPermissions, id.to_string()),
             _ => return None,
         })
     }
 
     /// Token costs as Pipedrive's spec lists them (reference §4).
-    fn cost(self) -> u64 {
-        match self {
-            Route::CursorList(Resource::Pipelines | Resource::Stages) => 5,
-            Route::CursorList(_) => 10,
-            Route::FullList(Resource::LeadLabels) => 10,
-            Route::OffsetList(_) | Route::FullList(_) => 20,
-            Route::Me => 2,
+    fn cost(&self) -> u64 {
+        use Resource as R;
+        let r = match self {
+            Route::Me => return 2,
+            Route::CursorList(r)
+            | Route::OffsetList(r)
+            | Route::FullList(r)
+            | Route::Child(r, _)
+            | Route::Children(r) => *r,
+        };
+        match r {
+            R::LeadSources => 2,
+            R::Pipelines | R::Stages | R::ProjectBoards | R::ProjectPhases => 5,
+            R::Deals
+            | R::Persons
+            | R::Organizations
+            | R::Activities
+            | R::Products
+            | R::LeadLabels
+            | R::DealProducts
+            | R::DealInstallments
+            | R::ProductVariations
+            | R::Projects
+            | R::ArchivedProjects
+            | R::Tasks
+            | R::ProjectTemplates
+            | R::Webhooks => 10,
+            R::ArchivedLeads => 40,
+            // v1 lists and per-entity reads; `/api/v2/deals/archived` is priced like a search.
+            R::ArchivedDeals
+            | R::Notes
+            | R::Leads
+            | R::Files
+            | R::Users
+            | R::ActivityTypes
+            | R::Currencies
+            | R::Filters
+            | R::DealChangelog
+            | R::Goals
+            | R::Roles
+            | R::RoleAssignments
+            | R::PermissionSets
+            | R::PermissionSetAssignments
+            | R::CallLogs
+            | R::MailThreads
+            | R::MailMessages
+            | R::NoteComments
+            | R::UserPermissions => 20,
         }
     }
 }
@@ -615,7 +695,7 @@ impl Shared {
                 }
             }
         }
-        let cost = route.map_or(0, Route::cost);
+        let cost = route.as_ref().map_or(0, Route::cost);
         let v1_alias = path.strip_prefix("/api");
         let denied = self.opts.deny.iter().find(|(prefix, _)| {
             path.starts_with(prefix.as_str())
@@ -625,7 +705,7 @@ impl Shared {
             error(405, "Method not allowed")
         } else if let Some((_, status)) = denied {
             error(*status, deny_message(*status))
-        } else if let Some(route) = route {
+        } else if let Some(route) = &route {
             self.serve(route, &Params(query))
         } else {
             error(404, "Unknown method .")
@@ -668,66 +748,80 @@ impl Shared {
         headers
     }
 
-    fn serve(&self, route: Route, params: &Params) -> Response {
+    fn serve(&self, route: &Route, params: &Params) -> Response {
         let result = match route {
-            Route::CursorList(r) => self.cursor_list(r, params),
-            Route::OffsetList(r) => self.offset_list(r, params),
-            Route::FullList(r) => Ok(self.full_list(r, params)),
+            Route::CursorList(r) => self.cursor_list(*r, params),
+            Route::OffsetList(r) => self.offset_list(*r, params),
+            Route::FullList(r) => Ok(self.full_list(*r, params)),
             Route::Me => Ok(self.me()),
+            Route::Child(r, id) => self.child(*r, id, params),
+            Route::Children(r) => self.children(*r, params),
         };
         result.unwrap_or_else(|e| e)
     }
 
     fn cursor_list(&self, r: Resource, params: &Params) -> Result<Response, Response> {
+        use Resource as R;
         let limit = params.limit(500)?;
-        let key = match params.get("sort_by").unwrap_or("id") {
-            "id" => SortKey::Id,
+        // The project endpoints take no sort parameters; like Pipedrive, ignore them there.
+        let sortable = matches!(
+            r,
+            R::Deals
+                | R::ArchivedDeals
+                | R::Persons
+                | R::Organizations
+                | R::Activities
+                | R::Products
+                | R::Pipelines
+                | R::Stages
+        );
+        let (field, desc) = if sortable {
+            sort_params(params, &["id", "update_time", "add_time"])?
+        } else {
+            ("id", false)
+        };
+        let key = match field {
             "update_time" => SortKey::UpdateTime,
             "add_time" => SortKey::AddTime,
-            other => return Err(bad_request(format!("Invalid value for parameter 'sort_by': '{other}' is not supported; use id, update_time or add_time"))),
-        };
-        let desc = match params.get("sort_direction").unwrap_or("asc") {
-            "asc" => false,
-            "desc" => true,
-            other => {
-                return Err(bad_request(format!(
-                    "Invalid value for parameter 'sort_direction': '{other}'; use asc or desc"
-                )))
-            }
+            _ => SortKey::Id,
         };
         let mut q = ListQuery::new(key, desc);
         if matches!(
             r,
-            Resource::Deals
-                | Resource::Persons
-                | Resource::Organizations
-                | Resource::Activities
-                | Resource::Products
+            R::Deals
+                | R::ArchivedDeals
+                | R::Persons
+                | R::Organizations
+                | R::Activities
+                | R::Products
         ) {
             q.since = params.time("updated_since")?;
         }
         if matches!(
             r,
-            Resource::Deals | Resource::Persons | Resource::Organizations | Resource::Activities
+            R::Deals | R::ArchivedDeals | R::Persons | R::Organizations | R::Activities
         ) {
             q.until = params.time("updated_until")?;
         }
-        if r == Resource::Deals {
-            if let Some(list) = params.get("status") {
-                let statuses: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
-                if let Some(bad) = statuses
-                    .iter()
-                    .find(|s| !DEAL_STATUSES.contains(&s.as_str()))
-                {
-                    return Err(bad_request(format!("Invalid value for parameter 'status': '{bad}'; use open, won, lost or deleted")));
-                }
-                q.deal_statuses = Some(statuses);
+        let allowed: &[&str] = match r {
+            R::Deals | R::ArchivedDeals => &DEAL_STATUSES,
+            R::Projects | R::ArchivedProjects => &PROJECT_STATUSES,
+            _ => &[],
+        };
+        if let (false, Some(list)) = (allowed.is_empty(), params.get("status")) {
+            let statuses: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+            if let Some(bad) = statuses.iter().find(|s| !allowed.contains(&s.as_str())) {
+                return Err(bad_request(format!(
+                    "Invalid value for parameter 'status': '{bad}'; use {}",
+                    allowed.join(", ")
+                )));
             }
+            q.statuses = Some(statuses);
         }
-        if r == Resource::Stages {
+        if r == R::Stages {
             q.pipeline_id = params.number("pipeline_id")?;
         }
-        if r == Resource::Activities {
+        if r == R::Activities {
             q.include_attendees = params
                 .get("include_fields")
                 .is_some_and(|f| f.split(',').any(|f| f.trim() == "attendees"));
@@ -735,12 +829,12 @@ impl Shared {
         let start = match params.get("cursor") {
             None => Start::First,
             Some(cursor) => Start::After(
-                decode_cursor(cursor, key, desc).ok_or_else(|| bad_request("Invalid cursor"))?,
+                decode_cursor(cursor, field, desc).ok_or_else(|| bad_request("Invalid cursor"))?,
             ),
         };
         let page = self.data.page(r, &q, start, limit as usize);
         let next_cursor = match (page.more, page.last) {
-            (true, Some(last)) => json!(encode_cursor(last, key, desc)),
+            (true, Some(last)) => json!(encode_cursor(last, field, desc)),
             _ => Value::Null,
         };
         Ok(ok(json!({
@@ -751,49 +845,154 @@ impl Shared {
     }
 
     fn offset_list(&self, r: Resource, params: &Params) -> Result<Response, Response> {
-        let max = if r == Resource::Files { 100 } else { 500 };
+        use Resource as R;
+        let max = match r {
+            R::Files => 100,
+            R::CallLogs => 50,
+            _ => 500,
+        };
         let limit = params.limit(max)?;
         let start = params.number("start")?.unwrap_or(0);
-        let default = if r == Resource::Leads {
-            "add_time ASC"
-        } else {
-            "id ASC"
+        let mut q = match r {
+            R::Notes | R::Leads | R::ArchivedLeads | R::Files => {
+                let default = if r == R::Notes || r == R::Files {
+                    "id ASC"
+                } else {
+                    "add_time ASC"
+                };
+                let (key, desc) = parse_v1_sort(params.get("sort").unwrap_or(default), r)?;
+                ListQuery::new(key, desc)
+            }
+            // Roles, call logs and mail threads take no `sort`.
+            _ => ListQuery::new(SortKey::Id, false),
         };
-        let (key, desc) = parse_v1_sort(params.get("sort").unwrap_or(default), r)?;
-        let mut q = ListQuery::new(key, desc);
-        if r != Resource::Files {
+        // `/v1/leads/archived` has no `updated_since`; like Pipedrive, ignore it there.
+        if matches!(r, R::Notes | R::Leads) {
             q.since = params.time("updated_since")?;
+        }
+        if r == R::MailThreads {
+            let folder = params
+                .get("folder")
+                .ok_or_else(|| bad_request("Parameter 'folder' is required"))?;
+            let f = MAIL_FOLDERS
+                .iter()
+                .position(|x| *x == folder)
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "Invalid value for parameter 'folder': '{folder}'; use inbox, drafts, sent or archive"
+                    ))
+                })?;
+            q.folder = Some(f as u64);
         }
         let Page { records, more, .. } =
             self.data.page(r, &q, Start::Offset(start), limit as usize);
-        let mut pagination = json!({
-            "start": start,
-            "limit": limit,
-            "more_items_in_collection": more,
-        });
-        // The SDK's model of GET /v1/leads has the pagination fields flat in `additional_data`
-        // and no `next_start`; the other v1 lists nest them under `pagination`.
-        let additional_data = if r == Resource::Leads {
-            pagination
-        } else {
-            if more {
-                pagination["next_start"] = json!(start + limit);
-            }
-            json!({ "pagination": pagination })
-        };
-        Ok(ok(json!({
-            "success": true,
-            "data": if records.is_empty() { Value::Null } else { json!(records) },
-            "additional_data": additional_data,
-        })))
+        Ok(v1_page(r, records, start, limit, more))
     }
 
     fn full_list(&self, r: Resource, params: &Params) -> Response {
         let mut records = self.data.records(r);
-        if let (Resource::Filters, Some(kind)) = (r, params.get("type")) {
-            records.retain(|f| f["type"] == kind);
+        let filter = match r {
+            Resource::Filters => Some(("type", params.get("type"))),
+            Resource::PermissionSets => Some(("app", params.get("app"))),
+            _ => None,
+        };
+        if let Some((field, Some(value))) = filter {
+            records.retain(|f| f[field] == value);
         }
-        ok(json!({"success": true, "data": records}))
+        ok(match r {
+            Resource::Goals => json!({"success": true, "data": {"goals": records}}),
+            Resource::ProjectBoards => {
+                json!({"success": true, "data": records, "additional_data": null})
+            }
+            _ => json!({"success": true, "data": records}),
+        })
+    }
+
+    /// A child endpoint with the parent's id in the path.
+    fn child(&self, r: Resource, id: &str, params: &Params) -> Result<Response, Response> {
+        use Resource as R;
+        // Only permission sets have string ids.
+        let parent = if r == R::PermissionSetAssignments {
+            json!(id)
+        } else {
+            json!(id.parse::<u64>().map_err(|_| bad_request(format!(
+                "Invalid value for parameter 'id': '{id}' is not an integer"
+            )))?)
+        };
+        let rows = self
+            .data
+            .children_of(r, &parent)
+            .ok_or_else(|| error(404, &format!("{} not found", parent_noun(r))))?;
+        match r {
+            R::DealProducts => {
+                let (field, desc) =
+                    sort_params(params, &["id", "add_time", "update_time", "order_nr"])?;
+                child_page(rows, field, desc, params)
+            }
+            R::ProductVariations => child_page(rows, "id", false, params),
+            R::DealChangelog => changelog_page(rows, params),
+            R::RoleAssignments | R::PermissionSetAssignments | R::NoteComments => {
+                let limit = params.limit(500)?;
+                let start = params.number("start")?.unwrap_or(0);
+                let page: Vec<Value> = rows
+                    .iter()
+                    .skip(start as usize)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                let more = (start + limit) < rows.len() as u64;
+                Ok(v1_page(r, page, start, limit, more))
+            }
+            // The permissions endpoint answers one object, not a list.
+            R::UserPermissions => Ok(ok(json!({"success": true, "data": rows[0]}))),
+            _ => Ok(ok(json!({"success": true, "data": rows}))),
+        }
+    }
+
+    /// A child endpoint with the parents in the query.
+    fn children(&self, r: Resource, params: &Params) -> Result<Response, Response> {
+        if r == Resource::ProjectPhases {
+            let board = params
+                .number("board_id")?
+                .ok_or_else(|| bad_request("Parameter 'board_id' is required"))?;
+            let phases = self.data.children(r, &json!(board));
+            return Ok(ok(
+                json!({"success": true, "data": phases, "additional_data": null}),
+            ));
+        }
+        let raw = params
+            .get("deal_ids")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| bad_request("Parameter 'deal_ids' is required"))?;
+        let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
+        if parts.len() > 100 {
+            return Err(bad_request(
+                "Invalid value for parameter 'deal_ids': a maximum of 100 deal IDs can be provided",
+            ));
+        }
+        let mut ids: Vec<u64> = Vec::new();
+        for part in parts {
+            let id = part.parse::<u64>().map_err(|_| {
+                bad_request(format!(
+                    "Invalid value for parameter 'deal_ids': '{part}' is not an integer"
+                ))
+            })?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let allowed: &[&str] = if r == Resource::DealProducts {
+            &["id", "deal_id", "add_time", "update_time", "order_nr"]
+        } else {
+            &["id", "billing_date", "deal_id"]
+        };
+        let (field, desc) = sort_params(params, allowed)?;
+        // Deals that do not exist simply contribute nothing, as with any filter.
+        let rows = ids
+            .iter()
+            .flat_map(|id| self.data.children(r, &json!(id)))
+            .collect();
+        child_page(rows, field, desc, params)
     }
 
     fn me(&self) -> Response {
@@ -803,7 +1002,7 @@ impl Shared {
             .into_iter()
             .next()
             .unwrap_or_else(|| json!({}));
-        user["company_id"] = json!(7_000_000 + self.opts.seed % 1_000_000);
+        user["company_id"] = json!(self.data.company_id());
         user["company_name"] = json!("Sandbox Company Ö");
         user["company_domain"] = json!("sandbox");
         user["company_country"] = json!("EE");
@@ -811,6 +1010,146 @@ impl Shared {
         user["language"] = json!({"language_code": "en", "country_code": "US"});
         ok(json!({"success": true, "data": user}))
     }
+}
+
+/// What a child endpoint's 404 calls its parent.
+fn parent_noun(r: Resource) -> &'static str {
+    match Dataset::parent(r) {
+        Some(Resource::Deals) => "Deal",
+        Some(Resource::Products) => "Product",
+        Some(Resource::Roles) => "Role",
+        Some(Resource::PermissionSets) => "Permission set",
+        Some(Resource::MailThreads) => "Mail thread",
+        Some(Resource::Notes) => "Note",
+        Some(Resource::Users) => "User",
+        _ => "Item",
+    }
+}
+
+/// `sort_by` (one of `allowed`, default `id`) and `sort_direction` (default `asc`).
+fn sort_params<'a>(params: &'a Params<'a>, allowed: &[&str]) -> Result<(&'a str, bool), Response> {
+    let field = params.get("sort_by").unwrap_or("id");
+    if !allowed.contains(&field) {
+        return Err(bad_request(format!(
+            "Invalid value for parameter 'sort_by': '{field}' is not supported; use {}",
+            allowed.join(", ")
+        )));
+    }
+    let desc = match params.get("sort_direction").unwrap_or("asc") {
+        "asc" => false,
+        "desc" => true,
+        other => {
+            return Err(bad_request(format!(
+                "Invalid value for parameter 'sort_direction': '{other}'; use asc or desc"
+            )))
+        }
+    };
+    Ok((field, desc))
+}
+
+/// The pagination block of a v1 offset list, in the form the client's model gives for that
+/// endpoint; a client that relies on more than the model promises fails here.
+fn v1_page(r: Resource, records: Vec<Value>, start: u64, limit: u64, more: bool) -> Response {
+    let mut pagination = json!({
+        "start": start,
+        "limit": limit,
+        "more_items_in_collection": more,
+    });
+    let additional_data = match r {
+        // Flat in `additional_data`, no `next_start`.
+        Resource::Leads | Resource::ArchivedLeads => Some(pagination),
+        // Nested, but the models have no `next_start`.
+        Resource::Roles | Resource::RoleAssignments | Resource::CallLogs => {
+            Some(json!({ "pagination": pagination }))
+        }
+        // The models have no `additional_data` at all.
+        Resource::MailThreads | Resource::PermissionSetAssignments => None,
+        _ => {
+            if more {
+                pagination["next_start"] = json!(start + limit);
+            }
+            Some(json!({ "pagination": pagination }))
+        }
+    };
+    let mut body = json!({
+        "success": true,
+        "data": if records.is_empty() { Value::Null } else { json!(records) },
+    });
+    if let Some(extra) = additional_data {
+        body["additional_data"] = extra;
+    }
+    ok(body)
+}
+
+/// A page of one parent's (or a few parents') children, sorted and cut by keyset like the
+/// big lists. Children are few per parent, so they are sorted in memory.
+fn child_page(
+    rows: Vec<Value>,
+    field: &str,
+    desc: bool,
+    params: &Params,
+) -> Result<Response, Response> {
+    let limit = params.limit(500)? as usize;
+    let after = match params.get("cursor") {
+        None => None,
+        Some(cursor) => {
+            Some(decode_cursor(cursor, field, desc).ok_or_else(|| bad_request("Invalid cursor"))?)
+        }
+    };
+    let mut rows: Vec<(Key, Value)> = rows
+        .into_iter()
+        .map(|row| {
+            let id = row["id"].as_u64().unwrap_or(0).saturating_sub(1);
+            ((sort_value(&row, field), id), row)
+        })
+        .collect();
+    rows.sort_by_key(|(key, _)| *key);
+    if desc {
+        rows.reverse();
+    }
+    let mut page: Vec<(Key, Value)> = rows
+        .into_iter()
+        .filter(|(key, _)| after.is_none_or(|a| if desc { *key < a } else { *key > a }))
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next_cursor = match (more, page.last()) {
+        (true, Some((last, _))) => json!(encode_cursor(*last, field, desc)),
+        _ => Value::Null,
+    };
+    let data: Vec<Value> = page.into_iter().map(|(_, row)| row).collect();
+    Ok(ok(json!({
+        "success": true,
+        "data": data,
+        "additional_data": {"next_cursor": next_cursor},
+    })))
+}
+
+/// A deal's changelog, paged by the v1 cursor. Rows are only ever appended, so the cursor is
+/// the position of the next row.
+fn changelog_page(rows: Vec<Value>, params: &Params) -> Result<Response, Response> {
+    let limit = params.limit(500)? as usize;
+    let start = match params.get("cursor") {
+        None => 0,
+        Some(cursor) => unbase64url(cursor)
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|c| c["position"].as_u64())
+            .ok_or_else(|| bad_request("Invalid cursor"))? as usize,
+    };
+    let data: Vec<Value> = rows.iter().skip(start).take(limit).cloned().collect();
+    let next_cursor = if start + limit < rows.len() {
+        json!(base64url(
+            json!({"position": start + limit}).to_string().as_bytes()
+        ))
+    } else {
+        Value::Null
+    };
+    Ok(ok(json!({
+        "success": true,
+        "data": data,
+        "additional_data": {"next_cursor": next_cursor},
+    })))
 }
 
 fn ok(body: Value) -> Response {
@@ -891,27 +1230,43 @@ fn unbase64url(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn field_name(key: SortKey) -> &'static str {
-    match key {
-        SortKey::Id => "id",
-        SortKey::AddTime => "add_time",
-        SortKey::UpdateTime => "update_time",
+/// A sort value as a cursor carries it: times as RFC 3339, dates as `YYYY-MM-DD`, numbers
+/// as themselves.
+fn cursor_value(field: &str, last: Key) -> Value {
+    let at = |pattern: &str| {
+        DateTime::<Utc>::from_timestamp(last.0, 0)
+            .unwrap_or_default()
+            .format(pattern)
+            .to_string()
+    };
+    match field {
+        "id" => json!(last.1 + 1),
+        "add_time" | "update_time" => json!(at("%Y-%m-%dT%H:%M:%SZ")),
+        "billing_date" => json!(at("%Y-%m-%d")),
+        _ => json!(last.0),
+    }
+}
+
+/// The sort value of an in-memory row, on the same scale as `cursor_value` reads it back.
+fn sort_value(row: &Value, field: &str) -> i64 {
+    let text = row[field].as_str().unwrap_or("");
+    match field {
+        "id" => 0,
+        "add_time" | "update_time" => {
+            DateTime::parse_from_rfc3339(text).map_or(0, |t| t.timestamp())
+        }
+        "billing_date" => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_or(0, |d| d.and_time(Default::default()).and_utc().timestamp()),
+        _ => row[field].as_i64().unwrap_or(0),
     }
 }
 
 /// An opaque keyset cursor shaped like Pipedrive's (base64 of a small JSON object): the sort
 /// field, its value and the id of the last row served.
-fn encode_cursor(last: Key, key: SortKey, desc: bool) -> String {
-    let value = match key {
-        SortKey::Id => json!(last.1 + 1),
-        _ => json!(DateTime::<Utc>::from_timestamp(last.0, 0)
-            .unwrap_or_default()
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()),
-    };
+fn encode_cursor(last: Key, field: &str, desc: bool) -> String {
     let cursor = json!({
-        "field": field_name(key),
-        "fieldValue": value,
+        "field": field,
+        "fieldValue": cursor_value(field, last),
         "sortDirection": if desc { "desc" } else { "asc" },
         "id": last.1 + 1,
     });
@@ -919,18 +1274,25 @@ fn encode_cursor(last: Key, key: SortKey, desc: bool) -> String {
 }
 
 /// A cursor is valid only for the sort it was made for.
-fn decode_cursor(cursor: &str, key: SortKey, desc: bool) -> Option<Key> {
+fn decode_cursor(cursor: &str, field: &str, desc: bool) -> Option<Key> {
     let cursor: Value = serde_json::from_slice(&unbase64url(cursor)?).ok()?;
     let direction = if desc { "desc" } else { "asc" };
-    if cursor["field"] != field_name(key) || cursor["sortDirection"] != direction {
+    if cursor["field"] != field || cursor["sortDirection"] != direction {
         return None;
     }
     let ordinal = cursor["id"].as_u64()?.checked_sub(1)?;
-    let value = match key {
-        SortKey::Id => 0,
-        _ => DateTime::parse_from_rfc3339(cursor["fieldValue"].as_str()?)
+    let value = &cursor["fieldValue"];
+    let value = match field {
+        "id" => 0,
+        "add_time" | "update_time" => DateTime::parse_from_rfc3339(value.as_str()?)
             .ok()?
             .timestamp(),
+        "billing_date" => NaiveDate::parse_from_str(value.as_str()?, "%Y-%m-%d")
+            .ok()?
+            .and_time(Default::default())
+            .and_utc()
+            .timestamp(),
+        _ => value.as_i64()?,
     };
     Some((value, ordinal))
 }
@@ -1017,7 +1379,12 @@ mod tests {
 
         /// Follows next_cursor to the end and returns every id served.
         fn walk_cursor(&mut self, target: &str) -> Vec<Value> {
-            let mut ids = Vec::new();
+            ids_of(&self.walk_cursor_rows(target))
+        }
+
+        /// Follows next_cursor to the end and returns every row served.
+        fn walk_cursor_rows(&mut self, target: &str) -> Vec<Value> {
+            let mut rows = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
                 let url = match &cursor {
@@ -1026,21 +1393,25 @@ mod tests {
                 };
                 let reply = self.get(&url);
                 assert_eq!(reply.status, 200, "{url}: {}", reply.body);
-                ids.extend(reply.ids());
+                rows.extend(reply.body["data"].as_array().cloned().unwrap_or_default());
                 match reply.body["additional_data"]["next_cursor"].as_str() {
                     Some(c) => cursor = Some(c.to_string()),
-                    None => return ids,
+                    None => return rows,
                 }
             }
         }
 
         fn walk_offset(&mut self, target: &str) -> Vec<Value> {
-            let mut ids = Vec::new();
+            ids_of(&self.walk_offset_rows(target))
+        }
+
+        fn walk_offset_rows(&mut self, target: &str) -> Vec<Value> {
+            let mut rows = Vec::new();
             let mut start = 0;
             loop {
                 let reply = self.get(&format!("{target}&start={start}"));
                 assert_eq!(reply.status, 200, "{}", reply.body);
-                ids.extend(reply.ids());
+                rows.extend(reply.body["data"].as_array().cloned().unwrap_or_default());
                 let extra = &reply.body["additional_data"];
                 let pagination = if target.contains("/leads") {
                     assert!(extra.get("pagination").is_none(), "leads paginate flat");
@@ -1050,7 +1421,7 @@ mod tests {
                 };
                 if pagination["more_items_in_collection"] != true {
                     assert!(pagination.get("next_start").is_none());
-                    return ids;
+                    return rows;
                 }
                 start = match pagination["next_start"].as_u64() {
                     Some(next) => next,
@@ -1061,6 +1432,26 @@ mod tests {
                 };
             }
         }
+
+        /// For v1 lists whose responses carry no pagination block: asks for the next `limit`
+        /// rows until a page comes back empty.
+        fn walk_blind(&mut self, target: &str, limit: u64) -> Vec<Value> {
+            let mut rows = Vec::new();
+            loop {
+                let url = format!("{target}&limit={limit}&start={}", rows.len());
+                let reply = self.get(&url);
+                assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+                assert!(reply.body.get("additional_data").is_none(), "{url}");
+                match reply.body["data"].as_array() {
+                    Some(page) => rows.extend(page.iter().cloned()),
+                    None => return rows,
+                }
+            }
+        }
+    }
+
+    fn ids_of(rows: &[Value]) -> Vec<Value> {
+        rows.iter().map(|r| r["id"].clone()).collect()
     }
 
     fn start(size: u64) -> Sandbox {
@@ -1429,6 +1820,485 @@ mod tests {
         assert_eq!(last.ids()[99], 1_000_000);
         let deleted = client.get("/api/v2/deals?status=deleted&sort_direction=desc&limit=500");
         assert_eq!(deleted.ids().len(), 500);
+
+        // The lists added later stay as cheap: no request walks the base records.
+        let archived = client.get(
+            "/api/v2/deals/archived?sort_by=update_time&sort_direction=desc&limit=500&updated_until=2025-06-01T00:00:00Z",
+        );
+        assert_eq!(archived.ids().len(), 500);
+        let cursor = archived.body["additional_data"]["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let next = client.get(&format!("/api/v2/deals/archived?sort_by=update_time&sort_direction=desc&limit=500&updated_until=2025-06-01T00:00:00Z&cursor={cursor}"));
+        assert_eq!(next.ids().len(), 500);
+        let threads = client.get("/v1/mailbox/mailThreads?folder=archive&start=24900&limit=500");
+        assert_eq!(threads.ids().len(), 100);
+        assert_eq!(threads.ids()[99], 100_000);
+        assert_eq!(
+            client.get("/v1/callLogs?start=99990&limit=50").ids().len(),
+            10
+        );
+        assert_eq!(
+            client
+                .get("/v1/leads/archived?start=99900&limit=500&sort=update_time%20DESC")
+                .body["data"]
+                .as_array()
+                .unwrap()
+                .len(),
+            100
+        );
+        for target in [
+            "/api/v2/projects?limit=500&status=deleted",
+            "/api/v2/tasks?limit=500",
+        ] {
+            assert_eq!(client.get(target).ids().len(), 500, "{target}");
+        }
+        let ids: Vec<String> = (999_901..=1_000_000).map(|i| i.to_string()).collect();
+        let products = client.get(&format!(
+            "/api/v2/deals/products?limit=500&sort_by=update_time&deal_ids={}",
+            ids.join(",")
+        ));
+        assert_eq!(products.status, 200);
+        assert!(products.ids().len() > 50);
+        assert_eq!(
+            client.get("/v1/deals/1000000/changelog?limit=500").status,
+            200
+        );
+    }
+
+    /// Rows minus the ones an endpoint leaves out by default (deleted deals and projects).
+    fn listed(records: Vec<Value>) -> Vec<Value> {
+        ids_of(
+            &records
+                .into_iter()
+                .filter(|r| r["status"] != "deleted")
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn new_lists_serve_every_record_exactly_once() {
+        let sandbox = start(1234);
+        let mut client = Client::new(&sandbox);
+        let data = sandbox.dataset();
+
+        let archived = data.records(Resource::ArchivedDeals);
+        assert_eq!(archived.len(), 123);
+        let by_update = brute(&archived, |d| d["status"] != "deleted", true, true);
+        assert_eq!(
+            client.walk_cursor(
+                "/api/v2/deals/archived?sort_by=update_time&sort_direction=desc&limit=7"
+            ),
+            by_update
+        );
+        assert_eq!(
+            client.walk_cursor("/api/v2/deals/archived?limit=10&status=open,won,lost,deleted"),
+            ids_of(&archived)
+        );
+        let since = secs(&archived[40]["update_time"]);
+        let until = secs(&archived[90]["update_time"]);
+        assert_eq!(
+            client.walk_cursor(&format!(
+                "/api/v2/deals/archived?limit=9&sort_by=update_time&status=won&updated_since={}&updated_until={}",
+                archived[40]["update_time"].as_str().unwrap(),
+                archived[90]["update_time"].as_str().unwrap()
+            )),
+            brute(
+                &archived,
+                |d| d["status"] == "won" && (since..until).contains(&secs(&d["update_time"])),
+                true,
+                false
+            )
+        );
+
+        for (path, r) in [
+            ("/api/v2/projects", Resource::Projects),
+            ("/api/v2/projects/archived", Resource::ArchivedProjects),
+        ] {
+            let want = listed(data.records(r));
+            assert!(want.len() > 40, "{path}");
+            // No sort or update filters on these endpoints: the parameters are ignored.
+            let target = format!(
+                "{path}?limit=6&sort_by=update_time&sort_direction=desc&updated_since=2030-01-01T00:00:00Z"
+            );
+            assert_eq!(client.walk_cursor(&target), want, "{path}");
+            let deleted = client.walk_cursor(&format!("{path}?limit=500&status=deleted"));
+            assert_eq!(
+                deleted,
+                ids_of(
+                    &data
+                        .records(r)
+                        .into_iter()
+                        .filter(|p| p["status"] == "deleted")
+                        .collect::<Vec<_>>()
+                )
+            );
+        }
+        assert_eq!(
+            client.walk_cursor("/api/v2/tasks?limit=13"),
+            ids_of(&data.records(Resource::Tasks))
+        );
+        assert_eq!(
+            client.walk_cursor("/api/v2/projectTemplates?limit=2"),
+            ids_of(&data.records(Resource::ProjectTemplates))
+        );
+
+        let leads = data.records(Resource::ArchivedLeads);
+        assert!(leads.iter().all(|l| l["is_archived"] == true));
+        let live: Vec<Value> = ids_of(&data.records(Resource::Leads));
+        assert!(leads.iter().all(|l| !live.contains(&l["id"])));
+        assert_eq!(
+            client.walk_offset("/v1/leads/archived?limit=9"),
+            ids_of(&leads)
+        );
+        let mut newest = ids_of(&leads);
+        newest.reverse();
+        assert_eq!(
+            client.walk_offset("/v1/leads/archived?limit=50&sort=update_time%20DESC"),
+            newest
+        );
+        assert_eq!(
+            client.walk_offset("/v1/roles?limit=2"),
+            ids_of(&data.records(Resource::Roles))
+        );
+        assert_eq!(
+            client.walk_offset("/v1/callLogs?limit=500"),
+            ids_of(&data.records(Resource::CallLogs))
+        );
+
+        let threads = data.records(Resource::MailThreads);
+        let mut seen = Vec::new();
+        for folder in MAIL_FOLDERS {
+            let rows = client.walk_blind(&format!("/v1/mailbox/mailThreads?folder={folder}"), 7);
+            assert!(!rows.is_empty(), "{folder}");
+            assert!(rows.iter().all(|t| t["folders"] == json!([folder])));
+            seen.extend(ids_of(&rows));
+        }
+        assert_eq!(seen, ids_of(&threads));
+
+        for (path, r) in [
+            ("/v1/leadSources", Resource::LeadSources),
+            ("/v1/permissionSets", Resource::PermissionSets),
+            ("/v1/webhooks", Resource::Webhooks),
+            ("/api/v2/boards", Resource::ProjectBoards),
+        ] {
+            let reply = client.get(path);
+            assert_eq!(reply.body["data"], json!(data.records(r)), "{path}");
+        }
+        let goals = client.get("/v1/goals/find");
+        assert_eq!(
+            goals.body["data"]["goals"],
+            json!(data.records(Resource::Goals))
+        );
+        assert!(client.get("/api/v2/boards").body["additional_data"].is_null());
+        assert_eq!(client.get("/v1/permissionSets?app=global").ids().len(), 2);
+        assert_eq!(
+            client.get("/v1/leadSources").body["data"][0],
+            json!({"name": "Manually created"})
+        );
+    }
+
+    #[test]
+    fn archived_deals_are_other_deals() {
+        let sandbox = start(500);
+        let mut client = Client::new(&sandbox);
+        let all = "status=open,won,lost,deleted&limit=500";
+        let live = client.walk_cursor(&format!("/api/v2/deals?{all}"));
+        let archived = client.walk_cursor(&format!("/api/v2/deals/archived?{all}"));
+        assert_eq!((live.len(), archived.len()), (500, 50));
+        assert!(archived.iter().all(|id| !live.contains(id)));
+        for d in sandbox.dataset().records(Resource::ArchivedDeals) {
+            assert_eq!(d["is_archived"], true);
+            assert!(secs(&d["archive_time"]) <= secs(&d["update_time"]));
+        }
+        assert!(sandbox
+            .dataset()
+            .records(Resource::Deals)
+            .iter()
+            .all(|d| d["is_archived"] == false && d["archive_time"].is_null()));
+
+        // Test edits work on archived deals as on deals, and never leak into /deals.
+        let since = sandbox.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        sandbox.advance_clock(chrono::Duration::minutes(1));
+        let touched = sandbox.touch(Resource::ArchivedDeals, &archived[0]);
+        let inserted = sandbox.insert(Resource::ArchivedDeals);
+        sandbox.delete(Resource::ArchivedDeals, &archived[1]);
+        assert_eq!(inserted["is_archived"], true);
+        let changed = client.walk_cursor(&format!(
+            "/api/v2/deals/archived?sort_by=update_time&{all}&updated_since={since}"
+        ));
+        assert_eq!(
+            changed,
+            vec![
+                touched["id"].clone(),
+                archived[1].clone(),
+                inserted["id"].clone()
+            ]
+        );
+        assert!(!client
+            .walk_cursor(&format!(
+                "/api/v2/deals/archived?updated_since={since}&limit=500"
+            ))
+            .contains(&archived[1]));
+        assert!(!client
+            .walk_cursor(&format!("/api/v2/deals?{all}&updated_since={since}"))
+            .contains(&inserted["id"]));
+    }
+
+    #[test]
+    fn child_endpoints_serve_what_children_says() {
+        let sandbox = start(300);
+        let mut client = Client::new(&sandbox);
+        let data = sandbox.dataset();
+        let deals: Vec<Value> = ids_of(&data.records(Resource::Deals));
+        let archived: Vec<Value> = ids_of(&data.records(Resource::ArchivedDeals));
+
+        for id in deals.iter().take(20).chain(&archived[..3]) {
+            let products = data.children(Resource::DealProducts, id);
+            assert_eq!(
+                client.walk_cursor_rows(&format!("/api/v2/deals/{id}/products?limit=1")),
+                products
+            );
+            assert_eq!(
+                client.walk_cursor_rows(&format!("/v1/deals/{id}/changelog?limit=1")),
+                data.children(Resource::DealChangelog, id)
+            );
+        }
+        // Batches: every product of every deal named, once, in the order asked for.
+        let batch: Vec<Value> = deals[..99].iter().chain(&archived[..1]).cloned().collect();
+        let list = batch
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        for (r, path, sort) in [
+            (Resource::DealProducts, "products", "update_time"),
+            (Resource::DealProducts, "products", "deal_id"),
+            (Resource::DealProducts, "products", "order_nr"),
+            (Resource::DealInstallments, "installments", "billing_date"),
+            (Resource::DealInstallments, "installments", "deal_id"),
+        ] {
+            let mut want: Vec<Value> = batch.iter().flat_map(|d| data.children(r, d)).collect();
+            let value = |v: &Value| match &v[sort] {
+                Value::String(s) => s.clone(),
+                other => format!("{:020}", other.as_u64().unwrap()),
+            };
+            want.sort_by_key(|v| (value(v), v["id"].as_u64()));
+            want.reverse();
+            assert!(want.len() > 20, "{path}");
+            let got = client.walk_cursor_rows(&format!(
+                "/api/v2/deals/{path}?deal_ids={list}&limit=7&sort_by={sort}&sort_direction=desc"
+            ));
+            assert_eq!(ids_of(&got), ids_of(&want), "{path} by {sort}");
+            let mut by_id = ids_of(&want);
+            by_id.sort_by_key(Value::as_u64);
+            assert_eq!(
+                client.walk_cursor(&format!("/api/v2/deals/{path}?deal_ids={list}&limit=11")),
+                by_id
+            );
+        }
+
+        for product in ids_of(&data.records(Resource::Products)).iter().take(20) {
+            assert_eq!(
+                client.walk_cursor_rows(&format!("/api/v2/products/{product}/variations?limit=1")),
+                data.children(Resource::ProductVariations, product)
+            );
+        }
+        for role in ids_of(&data.records(Resource::Roles)) {
+            assert_eq!(
+                client.walk_offset_rows(&format!("/v1/roles/{role}/assignments?limit=1")),
+                data.children(Resource::RoleAssignments, &role)
+            );
+        }
+        for set in ids_of(&data.records(Resource::PermissionSets)) {
+            let set = set.as_str().unwrap().to_string();
+            assert_eq!(
+                client.walk_blind(&format!("/v1/permissionSets/{set}/assignments?x=1"), 1),
+                data.children(Resource::PermissionSetAssignments, &json!(set))
+            );
+        }
+        for thread in ids_of(&data.records(Resource::MailThreads)) {
+            let reply = client.get(&format!("/v1/mailbox/mailThreads/{thread}/mailMessages"));
+            assert_eq!(
+                reply.body["data"],
+                json!(data.children(Resource::MailMessages, &thread))
+            );
+        }
+        for note in ids_of(&data.records(Resource::Notes)).iter().take(30) {
+            assert_eq!(
+                client.walk_offset_rows(&format!("/v1/notes/{note}/comments?limit=1")),
+                data.children(Resource::NoteComments, note)
+            );
+        }
+        for board in ids_of(&data.records(Resource::ProjectBoards)) {
+            let reply = client.get(&format!("/api/v2/phases?board_id={board}"));
+            assert_eq!(
+                reply.body,
+                json!({"success": true, "data": data.children(Resource::ProjectPhases, &board), "additional_data": null})
+            );
+        }
+        for user in ids_of(&data.records(Resource::Users)) {
+            let reply = client.get(&format!("/v1/users/{user}/permissions"));
+            assert_eq!(
+                vec![reply.body["data"].clone()],
+                data.children(Resource::UserPermissions, &user)
+            );
+        }
+
+        for missing in [
+            "/v1/deals/301/changelog",
+            "/api/v2/deals/0/products",
+            "/api/v2/products/999/variations",
+            "/v1/notes/301/comments",
+            "/v1/users/13/permissions",
+            "/v1/roles/6/assignments",
+            "/v1/permissionSets/nope/assignments",
+            "/v1/mailbox/mailThreads/31/mailMessages",
+        ] {
+            let reply = client.get(missing);
+            assert_eq!(reply.status, 404, "{missing}");
+            assert_eq!(reply.body["success"], false);
+        }
+        assert_eq!(client.get("/v1/deals/abc/changelog").status, 400);
+    }
+
+    #[test]
+    fn a_touched_deal_logs_the_change() {
+        let sandbox = start(50);
+        let mut client = Client::new(&sandbox);
+        let before = sandbox
+            .dataset()
+            .children(Resource::DealChangelog, &json!(5));
+        let deal = &sandbox.dataset().records(Resource::Deals)[4];
+        let last = before.last().unwrap()["time"]
+            .as_str()
+            .unwrap()
+            .replace(' ', "T")
+            + "Z";
+        assert_eq!(last, deal["update_time"]);
+        assert!(before.iter().all(|row| row.get("deal_id").is_none()));
+        sandbox.advance_clock(chrono::Duration::minutes(3));
+        let touched = sandbox.touch(Resource::Deals, &json!(5));
+        let rows = client.walk_cursor_rows("/v1/deals/5/changelog?limit=500");
+        assert_eq!(rows.len(), before.len() + 1);
+        let row = rows.last().unwrap();
+        assert_eq!(row["field_key"], "title");
+        assert_eq!(row["new_value"], touched["title"]);
+        assert_eq!(row["old_value"], deal["title"]);
+        assert_eq!(
+            row["time"],
+            sandbox.now().format("%Y-%m-%d %H:%M:%S").to_string()
+        );
+        // Children derived from the deal's original times do not move with the edit.
+        assert_eq!(
+            sandbox
+                .dataset()
+                .children(Resource::DealProducts, &json!(5)),
+            client.walk_cursor_rows("/api/v2/deals/5/products?limit=500")
+        );
+    }
+
+    #[test]
+    fn new_endpoints_validate_their_parameters() {
+        let sandbox = start(300);
+        let mut client = Client::new(&sandbox);
+        let hundred: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+        let hundred = hundred.join(",");
+        for path in ["/api/v2/deals/products", "/api/v2/deals/installments"] {
+            for bad in [
+                String::new(),
+                "deal_ids=".into(),
+                "deal_ids=1,x".into(),
+                format!("deal_ids={hundred},101"),
+                "deal_ids=1&sort_by=name".into(),
+            ] {
+                let reply = client.get(&format!("{path}?{bad}"));
+                assert_eq!(reply.status, 400, "{path}?{bad}");
+                assert_eq!(reply.body["error_info"], ERROR_INFO);
+            }
+            assert_eq!(
+                client.get(&format!("{path}?deal_ids={hundred}")).status,
+                200
+            );
+        }
+        assert_eq!(
+            client
+                .get("/api/v2/deals/1/products?sort_by=deal_id")
+                .status,
+            400
+        );
+        assert_eq!(
+            client
+                .get("/api/v2/deals/installments?deal_ids=1&sort_by=order_nr")
+                .status,
+            400
+        );
+        for bad in ["", "?folder=spam", "?folder="] {
+            assert_eq!(
+                client.get(&format!("/v1/mailbox/mailThreads{bad}")).status,
+                400
+            );
+        }
+        assert_eq!(client.get("/api/v2/phases").status, 400);
+        assert_eq!(client.get("/api/v2/phases?board_id=x").status, 400);
+        assert_eq!(client.get("/api/v2/projects?status=archived").status, 400);
+        assert_eq!(client.get("/v1/deals/1/changelog?cursor=zzz").status, 400);
+
+        let many = start(1000);
+        let mut other = Client::new(&many);
+        let capped = other.get("/v1/callLogs?limit=500");
+        assert_eq!(capped.ids().len(), 50);
+        let pagination = &capped.body["additional_data"]["pagination"];
+        assert_eq!(pagination["limit"], 50);
+        assert_eq!(pagination["more_items_in_collection"], true);
+        assert!(pagination.get("next_start").is_none());
+        assert_eq!(other.get("/v1/callLogs").ids().len(), 50);
+
+        // `/v1/leads/archived` has no `updated_since`: the parameter changes nothing.
+        assert_eq!(
+            client
+                .get("/v1/leads/archived?updated_since=2030-01-01T00:00:00Z")
+                .body,
+            client.get("/v1/leads/archived").body
+        );
+    }
+
+    #[test]
+    fn new_endpoints_cost_their_tokens() {
+        let sandbox = start(30);
+        let mut client = Client::new(&sandbox);
+        let targets = [
+            ("/api/v2/deals/archived", 20),
+            ("/v1/leads/archived", 40),
+            ("/api/v2/deals/products?deal_ids=1", 10),
+            ("/api/v2/deals/1/products", 10),
+            ("/api/v2/deals/installments?deal_ids=1", 10),
+            ("/v1/deals/1/changelog", 20),
+            ("/api/v2/products/1/variations", 10),
+            ("/v1/leadSources", 2),
+            ("/v1/goals/find", 20),
+            ("/v1/roles", 20),
+            ("/v1/roles/1/assignments", 20),
+            ("/v1/permissionSets", 20),
+            ("/v1/callLogs", 20),
+            ("/v1/mailbox/mailThreads?folder=inbox", 20),
+            ("/v1/mailbox/mailThreads/1/mailMessages", 20),
+            ("/api/v2/projects", 10),
+            ("/api/v2/projects/archived", 10),
+            ("/api/v2/tasks", 10),
+            ("/api/v2/boards", 5),
+            ("/api/v2/phases?board_id=1", 5),
+            ("/api/v2/projectTemplates", 10),
+            ("/v1/notes/1/comments", 20),
+            ("/v1/webhooks", 10),
+            ("/v1/users/1/permissions", 20),
+        ];
+        for (target, _) in targets {
+            assert_eq!(client.get(target).status, 200, "{target}");
+        }
+        let costs: Vec<u64> = sandbox.requests().iter().map(|e| e.token_cost).collect();
+        assert_eq!(costs, targets.map(|(_, cost)| cost));
     }
 
     #[test]
@@ -1443,12 +2313,17 @@ mod tests {
                 ("flag".into(), String::new())
             ]
         );
-        let cursor = encode_cursor((1_700_000_000, 41), SortKey::UpdateTime, true);
+        let cursor = encode_cursor((1_700_000_000, 41), "update_time", true);
         assert_eq!(
-            decode_cursor(&cursor, SortKey::UpdateTime, true),
+            decode_cursor(&cursor, "update_time", true),
             Some((1_700_000_000, 41))
         );
-        assert_eq!(decode_cursor(&cursor, SortKey::UpdateTime, false), None);
-        assert_eq!(decode_cursor("bm90IGpzb24", SortKey::Id, false), None);
+        assert_eq!(decode_cursor(&cursor, "update_time", false), None);
+        assert_eq!(decode_cursor("bm90IGpzb24", "id", false), None);
+        let cursor = encode_cursor((1_700_000_000, 7), "billing_date", false);
+        assert_eq!(
+            decode_cursor(&cursor, "billing_date", false),
+            Some((1_700_000_000 - 1_700_000_000 % 86_400, 7))
+        );
     }
 }
