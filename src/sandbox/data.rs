@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 mod children;
+mod fields;
 mod lists;
+
+pub(crate) use fields::namespaces;
 
 /// Every resource the sandbox serves. Variants are only ever appended: a resource's position
 /// seeds its data, so inserting one in the middle would change every record after it.
@@ -54,10 +57,18 @@ pub enum Resource {
     NoteComments,
     Webhooks,
     UserPermissions,
+    DealFields,
+    PersonFields,
+    OrganizationFields,
+    ProductFields,
+    ActivityFields,
+    ProjectFields,
+    LeadFields,
+    NoteFields,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 39] = [
+    pub const ALL: [Resource; 47] = [
         Resource::Deals,
         Resource::Persons,
         Resource::Organizations,
@@ -97,6 +108,14 @@ impl Resource {
         Resource::NoteComments,
         Resource::Webhooks,
         Resource::UserPermissions,
+        Resource::DealFields,
+        Resource::PersonFields,
+        Resource::OrganizationFields,
+        Resource::ProductFields,
+        Resource::ActivityFields,
+        Resource::ProjectFields,
+        Resource::LeadFields,
+        Resource::NoteFields,
     ];
 
     /// The connector's stream name.
@@ -141,7 +160,30 @@ impl Resource {
             Resource::NoteComments => "note_comments",
             Resource::Webhooks => "webhooks",
             Resource::UserPermissions => "user_permissions",
+            Resource::DealFields => "deal_fields",
+            Resource::PersonFields => "person_fields",
+            Resource::OrganizationFields => "organization_fields",
+            Resource::ProductFields => "product_fields",
+            Resource::ActivityFields => "activity_fields",
+            Resource::ProjectFields => "project_fields",
+            Resource::LeadFields => "lead_fields",
+            Resource::NoteFields => "note_fields",
         }
+    }
+
+    /// For a field-definitions list, the entity whose fields it defines.
+    pub fn described(self) -> Option<Resource> {
+        Some(match self {
+            Resource::DealFields => Resource::Deals,
+            Resource::PersonFields => Resource::Persons,
+            Resource::OrganizationFields => Resource::Organizations,
+            Resource::ProductFields => Resource::Products,
+            Resource::ActivityFields => Resource::Activities,
+            Resource::ProjectFields => Resource::Projects,
+            Resource::LeadFields => Resource::Leads,
+            Resource::NoteFields => Resource::Notes,
+            _ => return None,
+        })
     }
 
     fn tag(self) -> u64 {
@@ -268,9 +310,12 @@ pub struct Dataset {
     seed: u64,
     size: u64,
     overlay: Mutex<HashMap<Resource, Layer>>,
+    /// Renamed and added field definitions. Taken after `overlay` when both are needed.
+    fields: Mutex<fields::FieldEdits>,
 }
 
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64's finalizer: every pseudo-random choice in the sandbox goes through it.
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -457,49 +502,24 @@ const LEAD_SOURCES: [&str; 10] = [
     "Deal",
 ];
 
-/// The kinds of custom field each resource with `custom_fields` carries, in key order.
-#[derive(Clone, Copy)]
-enum FieldKind {
-    Text,
-    Number,
-    Monetary,
-    Enum,
-    Set,
-}
-const FIELD_KINDS: [FieldKind; 5] = [
-    FieldKind::Text,
-    FieldKind::Number,
-    FieldKind::Monetary,
-    FieldKind::Enum,
-    FieldKind::Set,
-];
-
-/// A custom field's 40-character key: fixed per resource and kind (not per seed), like a
-/// company's field keys, which never change once created.
-fn field_key(r: Resource, k: usize) -> String {
-    let mut s = String::new();
-    let mut z = mix(r.tag() * 1000 + k as u64);
-    while s.len() < 40 {
-        z = mix(z);
-        s.push_str(&format!("{z:016x}"));
-    }
-    s.truncate(40);
-    s
-}
-
 impl Dataset {
     pub(crate) fn new(seed: u64, size: u64) -> Dataset {
         Dataset {
             seed,
             size,
             overlay: Mutex::new(HashMap::new()),
+            fields: Mutex::new(fields::FieldEdits::default()),
         }
     }
 
     /// Every record the API holds for `r` right now, as its list endpoint serves it by
     /// default (deals and projects: including deleted ones; mail threads: every folder), in id
-    /// order. For a child collection: the children of every parent, parent by parent.
+    /// order. For a child collection: the children of every parent, parent by parent. For a
+    /// field-definitions list: the definitions as served without optional namespaces.
     pub fn records(&self, r: Resource) -> Vec<Value> {
+        if let Some(definitions) = self.definitions(r, &[]) {
+            return definitions;
+        }
         if let Some(parent) = Dataset::parent(r) {
             return self.all_children(r, parent);
         }
@@ -532,7 +552,7 @@ impl Dataset {
             Resource::Goals | Resource::Roles | Resource::ProjectTemplates => 5,
             Resource::PermissionSets => 4,
             Resource::Webhooks | Resource::ProjectBoards => 3,
-            _ if Dataset::parent(r).is_some() => 0,
+            _ if Dataset::parent(r).is_some() || r.described().is_some() => 0,
             _ => self.size,
         }
     }
@@ -762,81 +782,6 @@ impl Dataset {
         json!((0..n)
             .map(|k| k + 1 + self.pick(r, i, 31, 3) * 2)
             .collect::<Vec<_>>())
-    }
-
-    fn option_id(r: Resource, option: u64) -> u64 {
-        r.tag() * 100 + option + 1
-    }
-
-    /// The v2 `custom_fields` object, with some values unset.
-    fn custom_fields(&self, r: Resource, i: u64) -> Value {
-        // Archived records are defined by the same custom fields as the live ones.
-        let owner = match r {
-            Resource::ArchivedDeals => Resource::Deals,
-            Resource::ArchivedProjects => Resource::Projects,
-            _ => r,
-        };
-        let mut fields = Map::new();
-        for (k, kind) in FIELD_KINDS.iter().enumerate() {
-            let salt = 40 + k as u64;
-            let value = if self.chance(r, i, salt, 25) {
-                Value::Null
-            } else {
-                let n = self.h(r, i, salt + 10);
-                match kind {
-                    FieldKind::Text => json!(
-                        ["Référence client", "優先度: 高", "Renewal ✔", "n/a"][(n % 4) as usize]
-                    ),
-                    FieldKind::Number => json!((n % 100_000) as f64 / 100.0),
-                    FieldKind::Monetary => json!({
-                        "value": (n % 1_000_000) as f64 / 100.0,
-                        "currency": DEAL_CURRENCIES[(n % 5) as usize],
-                    }),
-                    FieldKind::Enum => json!(Self::option_id(owner, n % 4)),
-                    FieldKind::Set => json!((0..1 + n % 3)
-                        .map(|o| Self::option_id(owner, o))
-                        .collect::<Vec<_>>()),
-                }
-            };
-            fields.insert(field_key(owner, k), value);
-        }
-        Value::Object(fields)
-    }
-
-    /// Leads inherit the deal custom fields in the flat v1 format, leaving out unset ones.
-    fn lead_custom_fields(&self, r: Resource, i: u64, record: &mut Map<String, Value>) {
-        for (k, kind) in FIELD_KINDS.iter().enumerate() {
-            let salt = 40 + k as u64;
-            if self.chance(r, i, salt, 40) {
-                continue;
-            }
-            let key = field_key(Resource::Deals, k);
-            let n = self.h(r, i, salt + 10);
-            let option = |o: u64| Self::option_id(Resource::Deals, o).to_string();
-            match kind {
-                FieldKind::Text => {
-                    record.insert(
-                        key,
-                        json!(["Lead from événement", "紹介", "Webinar 🎤"][(n % 3) as usize]),
-                    );
-                }
-                FieldKind::Number => {
-                    record.insert(key, json!(n % 1000));
-                }
-                FieldKind::Monetary => {
-                    let currency = format!("{key}_currency");
-                    record.insert(key, json!((n % 1_000_000) as f64 / 100.0));
-                    record.insert(currency, json!(DEAL_CURRENCIES[(n % 5) as usize]));
-                }
-                FieldKind::Enum => {
-                    record.insert(key, json!(option(n % 4)));
-                }
-                FieldKind::Set => {
-                    let ids: Vec<String> = (0..1 + n % 3).map(option).collect();
-                    record.insert(key, json!(ids.join(",")));
-                }
-            }
-        }
     }
 
     /// A time between `a` and `b`.
@@ -1141,6 +1086,7 @@ impl Dataset {
             "priority": if self.chance(r, i, 70, 50) { Value::Null } else { json!(self.pick(r, i, 71, 3) + 1) },
             "outcome": if done && self.chance(r, i, 72, 50) { json!(self.pick(r, i, 73, 3) + 1) } else { Value::Null },
             "note": if self.chance(r, i, 74, 50) { Value::Null } else { json!(format!("<p>Notes for {first} — 準備OK ✅</p>")) },
+            "custom_fields": self.custom_fields(r, i),
         })
     }
 
@@ -1397,7 +1343,7 @@ impl Dataset {
 
     /// Test edits: change a visible field and stamp the update time with `now`.
     pub(crate) fn touch(&self, r: Resource, id: &Value, now: i64) -> Value {
-        self.edit(r, id, now, |record, n| {
+        self.edit(r, id, now, |record, n, ordinal| {
             let field = r.edited_field();
             let old = record
                 .get(field)
@@ -1405,13 +1351,14 @@ impl Dataset {
                 .unwrap_or("")
                 .to_string();
             record.insert(field.to_string(), json!(format!("{old} ✎{n}")));
+            self.fill_added(r, ordinal, record);
         })
     }
 
     /// Deals and projects turn `deleted` and stay listed under that status; other records
     /// leave their lists.
     pub(crate) fn delete(&self, r: Resource, id: &Value, now: i64) {
-        self.edit(r, id, now, |record, _| {
+        self.edit(r, id, now, |record, _, _| {
             if r.has_status() {
                 record.insert("status".into(), json!("deleted"));
             }
@@ -1436,6 +1383,11 @@ impl Dataset {
             "sandbox: {} are derived from their parent; edit the parent instead",
             r.name()
         );
+        assert!(
+            r.described().is_none(),
+            "sandbox: {} are field definitions; use rename_field or add_field",
+            r.name()
+        );
         let mut overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
         let layer = overlay.entry(r).or_default();
         let ordinal = self.base_count(r) + layer.inserted;
@@ -1443,6 +1395,7 @@ impl Dataset {
         let mut record = self.build(r, ordinal, now, now);
         if let Value::Object(map) = &mut record {
             set_times(r, map, Some(now), now);
+            self.fill_added(r, ordinal, map);
         }
         layer.entries.insert(
             ordinal,
@@ -1462,8 +1415,13 @@ impl Dataset {
         r: Resource,
         id: &Value,
         now: i64,
-        change: impl FnOnce(&mut Map<String, Value>, u64),
+        change: impl FnOnce(&mut Map<String, Value>, u64, u64),
     ) -> Value {
+        assert!(
+            r.described().is_none(),
+            "sandbox: {} are field definitions; use rename_field or add_field",
+            r.name()
+        );
         let ordinal = self
             .ordinal_of(r, id)
             .unwrap_or_else(|| panic!("sandbox: {id} is not a {} id", r.name()));
@@ -1485,7 +1443,7 @@ impl Dataset {
         let before = entry.record.clone();
         entry.update = now.max(entry.update);
         if let Value::Object(map) = &mut entry.record {
-            change(map, edits);
+            change(map, edits, ordinal);
             set_times(r, map, None, entry.update);
         }
         if matches!(r, Resource::Deals | Resource::ArchivedDeals) {
@@ -1973,7 +1931,7 @@ mod tests {
         for d in &deals {
             assert_eq!(d["is_deleted"], d["status"] == "deleted");
             assert_eq!(d["won_time"].is_null(), d["status"] != "won");
-            assert_eq!(d["custom_fields"].as_object().unwrap().len(), 5);
+            assert_eq!(d["custom_fields"].as_object().unwrap().len(), 18);
         }
         let lead = &data.records(Resource::Leads)[0];
         let id = lead["id"].as_str().unwrap();
@@ -2116,7 +2074,7 @@ mod tests {
         }
         for r in Resource::ALL {
             assert_eq!(
-                Dataset::parent(r).is_some(),
+                Dataset::parent(r).is_some() || r.described().is_some(),
                 data.base_count(r) == 0,
                 "{r:?}"
             );

@@ -1,10 +1,11 @@
 //! The embedded sandbox: a fake Pipedrive API on loopback that behaves like the real one
 //! (auth, v1 offset and v2 cursor pagination, update-time filters, sorting, error bodies,
-//! rate-limit headers). The `demo` command syncs from it so nobody needs an account, and the
+//! rate-limit headers, the CDN's block after ignored 429s, custom fields, and injected faults).
+//! The `demo` command syncs from it so nobody needs an account, and the
 //! end-to-end tests run the real binary against it and compare with what it knows it served.
 
 mod data;
 mod server;
 
 pub use data::{Dataset, Resource};
-pub use server::{RequestLogEntry, Sandbox, SandboxOptions};
+pub use server::{Faults, RequestLogEntry, Sandbox, SandboxOptions};

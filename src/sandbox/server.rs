@@ -1,11 +1,13 @@
 //! The sandbox's HTTP side: a std-only HTTP/1.1 server on loopback that routes GET requests
 //! the way Pipedrive does, and is as strict as Pipedrive about the token header, parameters,
-//! burst and daily rate limits, so a connector that passes here has met the real rules.
+//! burst and daily rate limits, so a connector that passes here has met the real rules. Like
+//! the real service it also fails now and then (5xx, bodies cut short, HTML pages, slow
+//! answers; see `Faults`), and its CDN blocks a client that keeps sending through 429s.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -14,11 +16,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
 use super::data::{
-    Dataset, Key, ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES, MAIL_FOLDERS,
-    PROJECT_STATUSES,
+    mix, namespaces, Dataset, Key, ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES,
+    MAIL_FOLDERS, PROJECT_STATUSES,
 };
 
 const WINDOW: Duration = Duration::from_secs(2);
+/// Burst 429s within one window that the CDN tolerates before it blocks the client.
+const TOLERATED_429S: usize = 3;
+/// How long (on the fake clock) the CDN blocks a client that kept sending through 429s.
+const BLOCK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 const ERROR_INFO: &str = "Please check developers.pipedrive.com";
 /// Longest request head accepted; real clients send a few hundred bytes.
 const MAX_HEAD: usize = 64 * 1024;
@@ -34,10 +40,97 @@ pub struct SandboxOptions {
     pub api_key: String,
     /// Requests per rolling 2 s window before 429.
     pub burst_limit: u32,
-    /// Company-wide daily token budget; `None` is unlimited.
+    /// Company-wide daily token budget at start; `None` is unlimited.
+    /// `Sandbox::set_daily_token_budget` changes it later.
     pub daily_token_budget: Option<u64>,
     /// (path prefix, status): requests under the prefix get that status and an error body.
     pub deny: Vec<(String, u16)>,
+    /// Failures injected into answers; none by default.
+    pub faults: Faults,
+    /// Loopback port to listen on; 0 lets the system choose.
+    pub port: u16,
+}
+
+/// Failures of the kind a client meets on the real API now and then, injected at the given
+/// rates (each a probability per request; together at most 1). Whether request number `n`
+/// (counted from 0 over every request the sandbox receives) gets one is a pure function of
+/// (`seed`, `n`), so a run with one client is reproducible.
+///
+/// The rule for which requests can fail: authorized GETs of the data endpoints, i.e. every
+/// path the sandbox serves except `/v1/users/me` (which connectors use as their connection
+/// check) unless `include_users_me` is set. Requests refused before that (401, 403 from the
+/// CDN, 429, `deny`, 404, 405) never carry a fault.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    pub seed: u64,
+    /// 500 or 502 with the JSON error envelope, or 503 (scheduled maintenance) as JSON or as
+    /// an HTML page. Costs no tokens: the request never reached the API.
+    pub server_error_rate: f64,
+    /// A 200 whose headers promise the whole body (Content-Length) but whose connection closes
+    /// after part of it.
+    pub truncate_rate: f64,
+    /// A 200 with Content-Type text/html and an HTML error page instead of JSON. Costs no tokens.
+    pub html_rate: f64,
+    /// The right answer, sent after `slow_by`, to run into client read timeouts.
+    pub slow_rate: f64,
+    pub slow_by: Duration,
+    /// Let `/v1/users/me` fail too.
+    pub include_users_me: bool,
+}
+
+/// A fault chosen for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    ServerError(u16),
+    /// A 503 answered with the maintenance page rather than JSON.
+    Maintenance,
+    Truncate,
+    Html,
+    Slow,
+}
+
+impl Fault {
+    fn name(self) -> String {
+        match self {
+            Fault::ServerError(status) => format!("server_error_{status}"),
+            Fault::Maintenance => "server_error_503_html".into(),
+            Fault::Truncate => "truncate".into(),
+            Fault::Html => "html".into(),
+            Fault::Slow => "slow".into(),
+        }
+    }
+
+    /// Whether the fault replaces the API's answer (so no tokens are spent).
+    fn replaces_answer(self) -> bool {
+        !matches!(self, Fault::Truncate | Fault::Slow)
+    }
+}
+
+impl Faults {
+    /// One uniform draw per request against the rates laid end to end.
+    fn pick(&self, sequence: u64) -> Option<Fault> {
+        let z = mix(self.seed ^ mix(sequence));
+        let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let server_error = match z % 3 {
+            0 => Fault::ServerError(500),
+            1 => Fault::ServerError(502),
+            _ if (z >> 2) & 1 == 0 => Fault::ServerError(503),
+            _ => Fault::Maintenance,
+        };
+        let mut edge = 0.0;
+        for (rate, fault) in [
+            (self.server_error_rate, server_error),
+            (self.truncate_rate, Fault::Truncate),
+            (self.html_rate, Fault::Html),
+            (self.slow_rate, Fault::Slow),
+        ] {
+            edge += rate;
+            if u < edge {
+                return Some(fault);
+            }
+        }
+        None
+    }
 }
 
 impl Default for SandboxOptions {
@@ -49,6 +142,8 @@ impl Default for SandboxOptions {
             burst_limit: 100,
             daily_token_budget: None,
             deny: Vec::new(),
+            faults: Faults::default(),
+            port: 0,
         }
     }
 }
@@ -65,6 +160,9 @@ pub struct RequestLogEntry {
     pub authorized: bool,
     /// The request target exactly as received.
     pub raw_target: String,
+    /// The fault injected into the answer (`server_error_500`, `server_error_502`,
+    /// `server_error_503`, `server_error_503_html`, `truncate`, `html`, `slow`), if any.
+    pub fault: Option<String>,
 }
 
 /// A running sandbox. Dropping it stops accepting connections.
@@ -91,8 +189,14 @@ impl Clock {
 
 struct Limits {
     window: VecDeque<Instant>,
+    /// Company-wide daily token budget; `None` is unlimited.
+    budget: Option<u64>,
     spent: u64,
     budget_day: NaiveDate,
+    /// Fake-clock times of the recent burst 429s, for the CDN's escalation.
+    burst_429s: VecDeque<DateTime<Utc>>,
+    /// The CDN answers 403 until this fake-clock time.
+    blocked_until: Option<DateTime<Utc>>,
 }
 
 struct Shared {
@@ -101,6 +205,8 @@ struct Shared {
     clock: Clock,
     limits: Mutex<Limits>,
     log: Mutex<Vec<RequestLogEntry>>,
+    /// Requests received so far; a request's number decides its fault.
+    received: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -110,9 +216,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Sandbox {
     pub fn start(opts: SandboxOptions) -> io::Result<Sandbox> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
         let start = Utc::now() - chrono::Duration::hours(1);
+        let budget = opts.daily_token_budget;
         let shared = Arc::new(Shared {
             data: Dataset::new(opts.seed, opts.size),
             opts,
@@ -123,10 +230,14 @@ impl Sandbox {
             },
             limits: Mutex::new(Limits {
                 window: VecDeque::new(),
+                budget,
                 spent: 0,
                 budget_day: start.date_naive(),
+                burst_429s: VecDeque::new(),
+                blocked_until: None,
             }),
             log: Mutex::new(Vec::new()),
+            received: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
         let accept_shared = Arc::clone(&shared);
@@ -167,6 +278,34 @@ impl Sandbox {
         self.shared
             .data
             .delete(resource, id, self.now().timestamp())
+    }
+
+    /// Renames a field definition of `fields` (a definitions list such as `DealFields`): its
+    /// v2 `field_name` or v1 `name` is `new_name` from now on. A deal custom field's rename
+    /// shows in `LeadFields` too. Panics on an unknown key.
+    pub fn rename_field(&self, fields: Resource, key: &str, new_name: &str) {
+        self.shared
+            .data
+            .rename_field(fields, key, new_name, self.now().timestamp())
+    }
+
+    /// Adds a custom field of type `field_type` (a v2 `field_type` such as `varchar`, `enum`
+    /// or `monetary`) to the entity `fields` defines (`LeadFields`: to the deals, whose fields
+    /// leads inherit) and returns its new 40-character key. Records made before it hold no
+    /// value for it until touched; touched and inserted records get one.
+    pub fn add_field(&self, fields: Resource, name: &str, field_type: &str) -> String {
+        self.shared
+            .data
+            .add_field(fields, name, field_type, self.now().timestamp())
+    }
+
+    /// Sets the daily token budget (`None`: unlimited) and starts counting afresh, as if the
+    /// day had just turned: a test that spent the budget gives the next run a new one.
+    pub fn set_daily_token_budget(&self, tokens: Option<u64>) {
+        let mut limits = lock(&self.shared.limits);
+        limits.budget = tokens;
+        limits.spent = 0;
+        limits.budget_day = self.now().date_naive();
     }
 
     pub fn advance_clock(&self, d: chrono::Duration) {
@@ -224,6 +363,30 @@ impl Request {
 struct Response {
     status: u16,
     body: String,
+    /// An HTML page from something in front of the API (the CDN, a proxy, the maintenance
+    /// page): Content-Type text/html and none of the API's rate-limit headers.
+    html: bool,
+    fault: Option<Fault>,
+}
+
+impl Response {
+    fn json(status: u16, body: String) -> Response {
+        Response {
+            status,
+            body,
+            html: false,
+            fault: None,
+        }
+    }
+
+    fn html(status: u16, body: String) -> Response {
+        Response {
+            status,
+            body,
+            html: true,
+            fault: None,
+        }
+    }
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
@@ -236,18 +399,22 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let response = Response {
-                    status: 400,
-                    body: error_body("Bad request"),
-                };
+                let response = Response::json(400, error_body("Bad request"));
                 write_response(&mut writer, shared, &response, true)?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
         let response = shared.handle(&request);
+        if response.fault == Some(Fault::Slow) {
+            thread::sleep(shared.opts.faults.slow_by);
+        }
         write_response(&mut writer, shared, &response, request.close)?;
-        if request.close || shared.stop.load(Ordering::SeqCst) {
+        // A truncated answer ends with the connection, as when a proxy drops it mid-body.
+        if request.close
+            || response.fault == Some(Fault::Truncate)
+            || shared.stop.load(Ordering::SeqCst)
+        {
             return Ok(());
         }
     }
@@ -355,22 +522,38 @@ fn write_response(
         410 => "Gone",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
     };
+    let content_type = if response.html {
+        "text/html; charset=UTF-8"
+    } else {
+        "application/json"
+    };
     let mut head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nDate: {}\r\n",
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nDate: {}\r\n",
         response.status,
         response.body.len(),
         http_date(shared.clock.now()),
     );
-    head.push_str(&shared.rate_headers());
+    if response.html {
+        head.push_str("Server: cloudflare\r\n");
+    } else {
+        head.push_str(&shared.rate_headers());
+    }
     if close {
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
     w.write_all(head.as_bytes())?;
-    w.write_all(response.body.as_bytes())?;
+    let body = response.body.as_bytes();
+    let sent = if response.fault == Some(Fault::Truncate) {
+        &body[..body.len() / 2]
+    } else {
+        body
+    };
+    w.write_all(sent)?;
     w.flush()
 }
 
@@ -391,10 +574,36 @@ fn error_body(message: &str) -> String {
 }
 
 fn error(status: u16, message: &str) -> Response {
-    Response {
-        status,
-        body: error_body(message),
-    }
+    Response::json(status, error_body(message))
+}
+
+/// What Cloudflare answers a client it has blocked for ignoring 429s (reference §4).
+fn cdn_block_page(ray: u64) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<title>Access denied | api.pipedrive.com used Cloudflare to restrict access</title>\n<meta charset=\"UTF-8\" />\n</head>\n<body>\n<div id=\"cf-wrapper\">\n<div id=\"cf-error-details\" class=\"cf-error-details-wrapper\">\n<h1><span class=\"cf-error-type\">Error</span> <span class=\"cf-error-code\">1015</span></h1>\n<h2 class=\"cf-subheadline\">Access denied: you are being rate limited</h2>\n<p>The owner of this website (api.pipedrive.com) has banned you temporarily from accessing this website.</p>\n<p>Cloudflare Ray ID: <strong class=\"font-semibold\">{ray:016x}</strong></p>\n</div>\n</div>\n</body>\n</html>\n"
+    )
+}
+
+/// The page a proxy in front of the API serves when it cannot reach it.
+const HTML_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head><title>Pipedrive</title></head>\n<body>\n<h1>Something went wrong</h1>\n<p>We could not complete your request. Please try again in a moment.</p>\n</body>\n</html>\n";
+
+/// Pipedrive's scheduled-maintenance page.
+const MAINTENANCE_PAGE: &str = "<!DOCTYPE html>\n<html>\n<head><title>Pipedrive is under maintenance</title></head>\n<body>\n<h1>We&rsquo;ll be back shortly</h1>\n<p>Pipedrive is undergoing scheduled maintenance.</p>\n</body>\n</html>\n";
+
+/// The answer a fault that replaces the API's puts in its place.
+fn fault_response(fault: Fault) -> Response {
+    let mut response = match fault {
+        Fault::ServerError(500) => error(500, "Internal server error"),
+        Fault::ServerError(502) => error(502, "Bad gateway"),
+        Fault::ServerError(status) => error(status, "Service unavailable: scheduled maintenance"),
+        Fault::Maintenance => Response::html(503, MAINTENANCE_PAGE.to_string()),
+        // Truncated and slow answers keep the API's answer and never come here.
+        Fault::Html | Fault::Truncate | Fault::Slow => {
+            Response::html(200, HTML_ERROR_PAGE.to_string())
+        }
+    };
+    response.fault = Some(fault);
+    response
 }
 
 fn bad_request(message: impl AsRef<str>) -> Response {
@@ -411,6 +620,9 @@ enum Route {
     Child(Resource, String),
     /// A child collection whose parents are named in the query (`deal_ids`, `board_id`).
     Children(Resource),
+    /// A field-definitions list: v2 cursor pages, v1 offset pages (lead fields) or all at once
+    /// (note fields).
+    Fields(Resource),
 }
 
 impl Route {
@@ -439,6 +651,12 @@ impl Route {
                 ["projectTemplates"] => Route::CursorList(R::ProjectTemplates),
                 ["boards"] => Route::FullList(R::ProjectBoards),
                 ["phases"] => Route::Children(R::ProjectPhases),
+                ["dealFields"] => Route::Fields(R::DealFields),
+                ["personFields"] => Route::Fields(R::PersonFields),
+                ["organizationFields"] => Route::Fields(R::OrganizationFields),
+                ["productFields"] => Route::Fields(R::ProductFields),
+                ["activityFields"] => Route::Fields(R::ActivityFields),
+                ["projectFields"] => Route::Fields(R::ProjectFields),
                 _ => return None,
             });
         }
@@ -474,6 +692,8 @@ impl Route {
             }
             ["notes", id, "comments"] => Route::Child(R::NoteComments, id.to_string()),
             ["users", id, "permissions"] => Route::Child(R::UserPermissions, id.to_string()),
+            ["leadFields"] => Route::Fields(R::LeadFields),
+            ["noteFields"] => Route::Fields(R::NoteFields),
             _ => return None,
         })
     }
@@ -487,7 +707,8 @@ impl Route {
             | Route::OffsetList(r)
             | Route::FullList(r)
             | Route::Child(r, _)
-            | Route::Children(r) => *r,
+            | Route::Children(r)
+            | Route::Fields(r) => *r,
         };
         match r {
             R::LeadSources => 2,
@@ -505,7 +726,13 @@ impl Route {
             | R::ArchivedProjects
             | R::Tasks
             | R::ProjectTemplates
-            | R::Webhooks => 10,
+            | R::Webhooks
+            | R::DealFields
+            | R::PersonFields
+            | R::OrganizationFields
+            | R::ProductFields
+            | R::ActivityFields
+            | R::ProjectFields => 10,
             R::ArchivedLeads => 40,
             // v1 lists and per-entity reads; `/api/v2/deals/archived` is priced like a search.
             R::ArchivedDeals
@@ -526,7 +753,9 @@ impl Route {
             | R::MailThreads
             | R::MailMessages
             | R::NoteComments
-            | R::UserPermissions => 20,
+            | R::UserPermissions
+            | R::LeadFields
+            | R::NoteFields => 20,
         }
     }
 }
@@ -624,11 +853,12 @@ impl Params<'_> {
 
 impl Shared {
     fn handle(&self, request: &Request) -> Response {
+        let sequence = self.received.fetch_add(1, Ordering::SeqCst);
         let (path, query) = split_target(&request.target);
         let route = Route::resolve(&path);
         let authorized = request.header("x-api-token") == Some(self.opts.api_key.as_str());
         let (response, cost) = if authorized {
-            self.admit(request, &path, &query, route)
+            self.admit(request, &path, &query, route, sequence)
         } else {
             let body = json!({
                 "success": false,
@@ -636,13 +866,7 @@ impl Shared {
                 "errorCode": 401,
                 "error_info": ERROR_INFO,
             });
-            (
-                Response {
-                    status: 401,
-                    body: body.to_string(),
-                },
-                0,
-            )
+            (Response::json(401, body.to_string()), 0)
         };
         lock(&self.log).push(RequestLogEntry {
             method: request.method.clone(),
@@ -652,20 +876,28 @@ impl Shared {
             token_cost: cost,
             authorized,
             raw_target: request.target.clone(),
+            fault: response.fault.map(Fault::name),
         });
         response
     }
 
-    /// Applies the burst window and the daily budget, then routes. Returns the tokens spent.
+    /// Applies the CDN's block, the burst window and the daily budget, then routes (or injects
+    /// a fault). Returns the tokens spent.
     fn admit(
         &self,
         request: &Request,
         path: &str,
         query: &[(String, String)],
         route: Option<Route>,
+        sequence: u64,
     ) -> (Response, u64) {
         {
             let mut limits = lock(&self.limits);
+            let clock = self.clock.now();
+            if limits.blocked_until.is_some_and(|until| clock < until) {
+                // Cloudflare answers before the API sees the request: nothing is counted.
+                return (Response::html(403, cdn_block_page(mix(sequence))), 0);
+            }
             let now = Instant::now();
             while limits
                 .window
@@ -675,16 +907,33 @@ impl Shared {
                 limits.window.pop_front();
             }
             if limits.window.len() >= self.opts.burst_limit as usize {
+                // A client that keeps sending through burst 429s gets blocked by the CDN.
+                let window = chrono::TimeDelta::from_std(WINDOW).unwrap_or_default();
+                limits.burst_429s.push_back(clock);
+                while limits
+                    .burst_429s
+                    .front()
+                    .is_some_and(|t| clock - *t >= window)
+                {
+                    limits.burst_429s.pop_front();
+                }
+                if limits.burst_429s.len() > TOLERATED_429S {
+                    limits.blocked_until = Some(clock + BLOCK);
+                    limits.burst_429s.clear();
+                }
                 return (error(429, "Request over limit. Please try again later."), 0);
             }
             limits.window.push_back(now);
-            if let Some(budget) = self.opts.daily_token_budget {
-                let today = self.clock.now().date_naive();
+            if let Some(budget) = limits.budget {
+                let today = clock.date_naive();
                 if today != limits.budget_day {
                     limits.budget_day = today;
                     limits.spent = 0;
                 }
                 if limits.spent >= budget {
+                    // Not counted against the burst window, so `x-ratelimit-remaining` stays
+                    // above 0: that is how clients tell this 429 from a burst one (§4).
+                    limits.window.pop_back();
                     return (
                         error(
                             429,
@@ -701,20 +950,28 @@ impl Shared {
             path.starts_with(prefix.as_str())
                 || v1_alias.is_some_and(|p| p.starts_with(prefix.as_str()))
         });
-        let response = if request.method != "GET" {
+        let faults = &self.opts.faults;
+        let fault = match &route {
+            Some(Route::Me) if !faults.include_users_me => None,
+            Some(_) if request.method == "GET" && denied.is_none() => faults.pick(sequence),
+            _ => None,
+        };
+        let mut response = if request.method != "GET" {
             error(405, "Method not allowed")
         } else if let Some((_, status)) = denied {
             error(*status, deny_message(*status))
+        } else if let Some(f) = fault.filter(|f| f.replaces_answer()) {
+            fault_response(f)
         } else if let Some(route) = &route {
             self.serve(route, &Params(query))
         } else {
             error(404, "Unknown method .")
         };
-        let cost = if request.method == "GET" && response.status != 404 {
-            cost
-        } else {
-            0
-        };
+        response.fault = fault;
+        let charged = request.method == "GET"
+            && response.status != 404
+            && !fault.is_some_and(Fault::replaces_answer);
+        let cost = if charged { cost } else { 0 };
         lock(&self.limits).spent += cost;
         (response, cost)
     }
@@ -739,7 +996,7 @@ impl Shared {
             "x-ratelimit-limit: {limit}\r\nx-ratelimit-remaining: {remaining}\r\nx-ratelimit-reset: {}\r\n",
             reset.max(1)
         );
-        if let Some(budget) = self.opts.daily_token_budget {
+        if let Some(budget) = limits.budget {
             headers.push_str(&format!(
                 "x-daily-ratelimit-token-limit: {budget}\r\nx-daily-ratelimit-token-remaining: {}\r\n",
                 budget.saturating_sub(limits.spent)
@@ -756,6 +1013,7 @@ impl Shared {
             Route::Me => Ok(self.me()),
             Route::Child(r, id) => self.child(*r, id, params),
             Route::Children(r) => self.children(*r, params),
+            Route::Fields(r) => self.field_list(*r, params),
         };
         result.unwrap_or_else(|e| e)
     }
@@ -995,6 +1253,65 @@ impl Shared {
         child_page(rows, field, desc, params)
     }
 
+    /// A field-definitions list, paged the way its endpoint pages.
+    fn field_list(&self, r: Resource, params: &Params) -> Result<Response, Response> {
+        let allowed = namespaces(r);
+        let mut include = Vec::new();
+        // Lists without optional namespaces take no `include_fields`; like Pipedrive, ignore it.
+        if let (false, Some(list)) = (allowed.is_empty(), params.get("include_fields")) {
+            for part in list.split(',').map(str::trim) {
+                if !allowed.contains(&part) {
+                    return Err(bad_request(format!(
+                        "Invalid value for parameter 'include_fields': '{part}'; use {}",
+                        allowed.join(", ")
+                    )));
+                }
+                include.push(part);
+            }
+        }
+        let definitions = self.data.definitions(r, &include).unwrap_or_default();
+        match r {
+            Resource::NoteFields => Ok(ok(json!({"success": true, "data": definitions}))),
+            Resource::LeadFields => {
+                let limit = params.limit(500)?;
+                let start = params.number("start")?.unwrap_or(0);
+                let page: Vec<Value> = definitions
+                    .iter()
+                    .skip(start as usize)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                let more = start + limit < definitions.len() as u64;
+                Ok(v1_page(r, page, start, limit, more))
+            }
+            _ => {
+                // Definitions are only ever appended, so a position is a stable keyset cursor.
+                let limit = params.limit(500)? as usize;
+                let from = match params.get("cursor") {
+                    None => 0,
+                    Some(cursor) => {
+                        decode_cursor(cursor, "id", false)
+                            .ok_or_else(|| bad_request("Invalid cursor"))?
+                            .1 as usize
+                            + 1
+                    }
+                };
+                let page: Vec<Value> = definitions.iter().skip(from).take(limit).cloned().collect();
+                let next = from + page.len();
+                let next_cursor = if next < definitions.len() {
+                    json!(encode_cursor((0, next as u64 - 1), "id", false))
+                } else {
+                    Value::Null
+                };
+                Ok(ok(json!({
+                    "success": true,
+                    "data": page,
+                    "additional_data": {"next_cursor": next_cursor},
+                })))
+            }
+        }
+    }
+
     fn me(&self) -> Response {
         let mut user = self
             .data
@@ -1153,10 +1470,7 @@ fn changelog_page(rows: Vec<Value>, params: &Params) -> Result<Response, Respons
 }
 
 fn ok(body: Value) -> Response {
-    Response {
-        status: 200,
-        body: body.to_string(),
-    }
+    Response::json(200, body.to_string())
 }
 
 fn deny_message(status: u16) -> &'static str {
@@ -1366,10 +1680,13 @@ mod tests {
                 .unwrap();
             let mut body = vec![0; length];
             self.reader.read_exact(&mut body).unwrap();
+            // HTML pages (the CDN's, injected faults) come back as a JSON string.
+            let body = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
             Reply {
                 status,
                 headers,
-                body: serde_json::from_slice(&body).unwrap(),
+                body,
             }
         }
 
@@ -2299,6 +2616,380 @@ mod tests {
         }
         let costs: Vec<u64> = sandbox.requests().iter().map(|e| e.token_cost).collect();
         assert_eq!(costs, targets.map(|(_, cost)| cost));
+    }
+
+    #[test]
+    fn field_lists_page_and_cost_like_their_endpoints() {
+        let sandbox = start(60);
+        let mut client = Client::new(&sandbox);
+        let data = sandbox.dataset();
+        for (path, r) in [
+            ("/api/v2/dealFields", Resource::DealFields),
+            ("/api/v2/personFields", Resource::PersonFields),
+            ("/api/v2/organizationFields", Resource::OrganizationFields),
+            ("/api/v2/productFields", Resource::ProductFields),
+            ("/api/v2/activityFields", Resource::ActivityFields),
+            ("/api/v2/projectFields", Resource::ProjectFields),
+        ] {
+            let all = data.records(r);
+            assert!(all.len() > 7, "{path}");
+            assert_eq!(
+                client.walk_cursor_rows(&format!("{path}?limit=7")),
+                all,
+                "{path}"
+            );
+            let one = client.get(&format!("{path}?limit=1000"));
+            assert_eq!(one.body["data"], json!(all));
+            assert!(one.body["additional_data"]["next_cursor"].is_null());
+        }
+        let leads = data.records(Resource::LeadFields);
+        assert_eq!(client.walk_offset_rows("/v1/leadFields?limit=5"), leads);
+        let notes = client.get("/v1/noteFields?limit=1");
+        assert_eq!(
+            notes.body["data"],
+            json!(data.records(Resource::NoteFields))
+        );
+        let costs: Vec<u64> = sandbox.requests().iter().map(|e| e.token_cost).collect();
+        assert_eq!(costs.last(), Some(&20));
+        assert!(sandbox
+            .requests()
+            .iter()
+            .all(|e| e.token_cost == if e.path.starts_with("/v1/") { 20 } else { 10 }));
+
+        // Optional namespaces, where the endpoint has them.
+        let full = client.get(
+            "/api/v2/dealFields?include_fields=ui_visibility,important_fields,required_fields",
+        );
+        for def in full.body["data"].as_array().unwrap() {
+            assert!(
+                def["ui_visibility"]["show_in_pipelines"].is_object(),
+                "{def}"
+            );
+            assert!(def["important_fields"]["stage_ids"].is_array());
+            assert!(def["required_fields"]["enabled"].is_boolean());
+        }
+        let products = client.get("/api/v2/productFields?include_fields=ui_visibility");
+        assert!(products.body["data"][0]["ui_visibility"].is_object());
+        assert_eq!(
+            client
+                .get("/api/v2/productFields?include_fields=required_fields")
+                .status,
+            400
+        );
+        assert_eq!(client.get("/api/v2/dealFields?cursor=nope").status, 400);
+
+        // Test edits show in what is served.
+        let key = sandbox.add_field(Resource::DealFields, "Added later", "daterange");
+        sandbox.rename_field(Resource::DealFields, &key, "Renamed later");
+        let served = client.walk_cursor_rows("/api/v2/dealFields?limit=500");
+        let def = served
+            .iter()
+            .find(|d| d["field_code"] == key.as_str())
+            .unwrap();
+        assert_eq!(def["field_name"], "Renamed later");
+        assert_eq!(def["subfields"][0]["field_code"], format!("{key}_until"));
+        let touched = sandbox.touch(Resource::Deals, &json!(3));
+        let deal =
+            client.get("/api/v2/deals?ids=3&sort_by=update_time&sort_direction=desc&limit=1");
+        assert_eq!(deal.body["data"][0], touched);
+        assert!(touched["custom_fields"][&key]["until"].is_string());
+    }
+
+    /// A sandbox that injects faults, with limits out of the way.
+    fn faulty(faults: Faults) -> Sandbox {
+        Sandbox::start(SandboxOptions {
+            size: 20,
+            burst_limit: 100_000,
+            faults,
+            ..SandboxOptions::default()
+        })
+        .unwrap()
+    }
+
+    /// Sends a request on a fresh connection and returns everything until the server closes.
+    fn raw_get(sandbox: &Sandbox, target: &str) -> Vec<u8> {
+        let mut stream = TcpStream::connect(sandbox.addr).unwrap();
+        stream
+            .write_all(format!("GET {target} HTTP/1.1\r\nx-api-token: sandbox-api-key\r\nConnection: close\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn faults_follow_their_rates_and_seed() {
+        let faults = Faults {
+            seed: 7,
+            server_error_rate: 0.1,
+            html_rate: 0.05,
+            slow_rate: 0.05,
+            slow_by: Duration::from_millis(1),
+            ..Faults::default()
+        };
+        let run = || {
+            let sandbox = faulty(faults.clone());
+            let mut client = Client::new(&sandbox);
+            for k in 0..2000 {
+                let reply = client.get(if k % 2 == 0 {
+                    "/api/v2/stages"
+                } else {
+                    "/v1/users/me"
+                });
+                let entry = sandbox.requests().pop().unwrap();
+                assert_eq!(reply.status, entry.status);
+                match entry.fault.as_deref() {
+                    Some("html") => {
+                        assert_eq!(
+                            (reply.status, reply.header("Content-Type")),
+                            (200, Some("text/html; charset=UTF-8"))
+                        );
+                        assert!(reply.header("x-ratelimit-remaining").is_none());
+                        assert_eq!(entry.token_cost, 0);
+                    }
+                    Some("server_error_503_html") => {
+                        assert!(reply.body.as_str().unwrap().contains("maintenance"))
+                    }
+                    Some(f) if f.starts_with("server_error_") => {
+                        assert_eq!(f, format!("server_error_{}", reply.status));
+                        assert_eq!(reply.body["error_info"], ERROR_INFO);
+                        assert_eq!(entry.token_cost, 0);
+                    }
+                    Some(f) => {
+                        assert_eq!((f, reply.status, entry.token_cost), ("slow", 200, 5));
+                    }
+                    None => assert_eq!(reply.status, 200),
+                }
+            }
+            sandbox.requests()
+        };
+        let log = run();
+        let share = |name: &str| {
+            log.iter()
+                .filter(|e| e.fault.as_deref().is_some_and(|f| f.starts_with(name)))
+                .count() as f64
+                / 1000.0
+        };
+        // Only the data endpoint (every other request) can fail.
+        assert!(log
+            .iter()
+            .filter(|e| e.path == "/v1/users/me")
+            .all(|e| e.fault.is_none()));
+        assert!(
+            (0.07..0.13).contains(&share("server_error")),
+            "{}",
+            share("server_error")
+        );
+        assert!((0.03..0.07).contains(&share("html")), "{}", share("html"));
+        assert!((0.03..0.07).contains(&share("slow")), "{}", share("slow"));
+        for status in [500, 502, 503] {
+            assert!(log.iter().any(|e| e.status == status), "{status}");
+        }
+        assert!(log
+            .iter()
+            .any(|e| e.fault.as_deref() == Some("server_error_503_html")));
+        let faults_of =
+            |log: &[RequestLogEntry]| log.iter().map(|e| e.fault.clone()).collect::<Vec<_>>();
+        assert_eq!(faults_of(&run()), faults_of(&log), "same seed, same faults");
+        let other = Faults {
+            seed: 8,
+            ..faults.clone()
+        };
+        let sandbox = faulty(other);
+        let mut client = Client::new(&sandbox);
+        for _ in 0..200 {
+            client.get("/api/v2/stages");
+        }
+        assert_ne!(
+            faults_of(&sandbox.requests()),
+            faults_of(&log)[..200].to_vec()
+        );
+    }
+
+    #[test]
+    fn truncated_and_slow_answers() {
+        let sandbox = faulty(Faults {
+            seed: 1,
+            truncate_rate: 1.0,
+            ..Faults::default()
+        });
+        let response = raw_get(&sandbox, "/api/v2/deals?limit=20");
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"));
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(body.len() < length, "{} of {length} bytes", body.len());
+        assert!(serde_json::from_str::<Value>(body).is_err());
+        // A client reading Content-Length bytes meets the end of the stream.
+        let stream = TcpStream::connect(sandbox.addr).unwrap();
+        let mut reader = BufReader::new(stream);
+        reader
+            .get_mut()
+            .write_all(b"GET /api/v2/deals HTTP/1.1\r\nx-api-token: sandbox-api-key\r\n\r\n")
+            .unwrap();
+        let mut line = String::new();
+        let mut length = 0;
+        while reader.read_line(&mut line).unwrap() > 2 {
+            if let Some(v) = line.trim_end().strip_prefix("Content-Length: ") {
+                length = v.parse().unwrap();
+            }
+            line.clear();
+        }
+        let mut body = vec![0; length];
+        let err = reader.read_exact(&mut body).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        let log = sandbox.requests();
+        assert!(log
+            .iter()
+            .all(|e| e.fault.as_deref() == Some("truncate") && e.token_cost == 10));
+        // `/v1/users/me` is spared unless asked for.
+        assert!(String::from_utf8_lossy(&raw_get(&sandbox, "/v1/users/me")).ends_with('}'));
+        let me = faulty(Faults {
+            html_rate: 1.0,
+            include_users_me: true,
+            ..Faults::default()
+        });
+        assert!(String::from_utf8_lossy(&raw_get(&me, "/v1/users/me")).contains("text/html"));
+
+        let slow = faulty(Faults {
+            slow_rate: 1.0,
+            slow_by: Duration::from_millis(400),
+            ..Faults::default()
+        });
+        let mut stream = TcpStream::connect(slow.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        stream
+            .write_all(b"GET /api/v2/stages HTTP/1.1\r\nx-api-token: sandbox-api-key\r\n\r\n")
+            .unwrap();
+        let started = Instant::now();
+        let err = stream.read(&mut [0; 16]).unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ));
+        stream.set_read_timeout(None).unwrap();
+        let mut first = [0; 12];
+        stream.read_exact(&mut first).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(&first, b"HTTP/1.1 200");
+        assert_eq!(slow.requests()[0].fault.as_deref(), Some("slow"));
+    }
+
+    #[test]
+    fn the_cdn_blocks_a_client_that_ignores_429s() {
+        let sandbox = Sandbox::start(SandboxOptions {
+            burst_limit: 2,
+            ..SandboxOptions::default()
+        })
+        .unwrap();
+        let mut client = Client::new(&sandbox);
+        let statuses: Vec<u16> = (0..7)
+            .map(|_| client.get("/api/v2/stages").status)
+            .collect();
+        // Two answered, four 429s tolerated up to three, then the CDN's page.
+        assert_eq!(statuses, [200, 200, 429, 429, 429, 429, 403]);
+        let blocked = client.get("/v1/users/me");
+        assert_eq!(blocked.status, 403);
+        assert_eq!(
+            blocked.header("Content-Type"),
+            Some("text/html; charset=UTF-8")
+        );
+        assert!(blocked.header("x-ratelimit-remaining").is_none());
+        let page = blocked.body.as_str().unwrap();
+        assert!(page.contains("Access denied") && page.contains("Cloudflare"));
+        let log = sandbox.requests();
+        assert_eq!(log.iter().filter(|e| e.status == 403).count(), 2);
+        assert!(log.iter().all(|e| e.status == 200 || e.token_cost == 0));
+        // The block outlives the burst window; it ends 10 s later on the fake clock (which
+        // also moves with real time).
+        thread::sleep(Duration::from_millis(2100));
+        assert_eq!(client.get("/api/v2/stages").status, 403);
+        sandbox.advance_clock(chrono::Duration::seconds(6));
+        assert_eq!(client.get("/api/v2/stages").status, 403);
+        sandbox.advance_clock(chrono::Duration::seconds(3));
+        assert_eq!(client.get("/api/v2/stages").status, 200);
+        // Three 429s in a window are tolerated.
+        let statuses: Vec<u16> = (0..4)
+            .map(|_| client.get("/api/v2/stages").status)
+            .collect();
+        assert_eq!(statuses, [200, 429, 429, 429]);
+        thread::sleep(Duration::from_millis(2100));
+        assert_eq!(client.get("/api/v2/stages").status, 200);
+    }
+
+    #[test]
+    fn budget_and_burst_429s_are_told_apart_by_their_headers() {
+        let sandbox = Sandbox::start(SandboxOptions {
+            burst_limit: 2,
+            daily_token_budget: Some(20),
+            ..SandboxOptions::default()
+        })
+        .unwrap();
+        let mut client = Client::new(&sandbox);
+        assert_eq!(client.get("/api/v2/deals").status, 200);
+        assert_eq!(client.get("/api/v2/deals").status, 200);
+        // Over the burst limit: the window's `x-ratelimit-remaining` is 0.
+        let burst = client.get("/api/v2/deals");
+        assert_eq!(burst.status, 429);
+        assert_eq!(burst.header("x-ratelimit-remaining"), Some("0"));
+        // Over the budget with room in the window: remaining stays above 0.
+        thread::sleep(Duration::from_millis(2100));
+        for _ in 0..3 {
+            let budget = client.get("/api/v2/deals");
+            assert_eq!(budget.status, 429);
+            assert_eq!(budget.header("x-ratelimit-remaining"), Some("2"));
+            assert_eq!(
+                budget.header("x-daily-ratelimit-token-remaining"),
+                Some("0")
+            );
+            assert!(budget.body["error"].as_str().unwrap().contains("Daily"));
+        }
+        // A new budget for the next run: counting starts afresh.
+        thread::sleep(Duration::from_millis(2100));
+        sandbox.set_daily_token_budget(Some(15));
+        let fresh = client.get("/api/v2/deals");
+        assert_eq!(fresh.status, 200);
+        assert_eq!(fresh.header("x-daily-ratelimit-token-limit"), Some("15"));
+        assert_eq!(fresh.header("x-daily-ratelimit-token-remaining"), Some("5"));
+        sandbox.set_daily_token_budget(None);
+        let unlimited = client.get("/api/v2/deals");
+        assert_eq!(unlimited.status, 200);
+        assert!(unlimited.header("x-daily-ratelimit-token-limit").is_none());
+    }
+
+    #[test]
+    fn writes_are_refused_and_logged_with_their_method() {
+        let sandbox = faulty(Faults {
+            server_error_rate: 1.0,
+            ..Faults::default()
+        });
+        let mut client = Client::new(&sandbox);
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            for path in [
+                "/api/v2/deals",
+                "/v1/notes/1",
+                "/api/v2/dealFields",
+                "/v1/webhooks",
+            ] {
+                let reply = client.request(method, path);
+                assert_eq!(reply.status, 405, "{method} {path}");
+                assert_eq!(reply.body["success"], false);
+            }
+        }
+        let log = sandbox.requests();
+        assert_eq!(log.len(), 16);
+        assert!(log
+            .iter()
+            .all(|e| e.status == 405 && e.token_cost == 0 && e.fault.is_none()));
+        let methods: Vec<&str> = log.iter().map(|e| e.method.as_str()).collect();
+        assert_eq!(methods[..5], ["POST", "POST", "POST", "POST", "PUT"]);
     }
 
     #[test]
