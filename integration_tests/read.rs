@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
-use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind};
+use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
 use source_pipedrive::sandbox::{Resource, SandboxOptions};
 use source_pipedrive::streams::{self, time, STREAMS};
 
-use crate::util::{catalog, id_of, Run, World, START};
+use crate::util::{all_streams, catalog, default_streams, id_of, Run, World, START};
 
 /// Enough records that every paged stream needs several pages (500 for v2, 100 for files).
 const SIZE: u64 = 1_234;
@@ -22,9 +22,9 @@ fn assert_no_duplicates(run: &Run, stream: &str) {
 #[test]
 fn full_sync_returns_exactly_the_sandbox_records() {
     let world = World::new(SIZE);
-    let run = world.read_all(START, None);
+    let run = world.read(START, &default_streams(), "full_refresh", None);
     run.assert_ok();
-    for def in STREAMS {
+    for def in STREAMS.iter().filter(|d| d.default) {
         let expected = world.expected_ids(def.name, START);
         assert!(
             !expected.is_empty(),
@@ -41,12 +41,140 @@ fn full_sync_returns_exactly_the_sandbox_records() {
         .filter(|d| d["is_deleted"] == json!(true))
         .count();
     assert!(deleted > 0, "deleted deals must come through");
+    for d in run.records("deals") {
+        let marked = d.get(streams::DELETED_AT).is_some();
+        assert_eq!(marked, d["is_deleted"] == json!(true), "{}", d["id"]);
+        if marked {
+            assert_eq!(
+                d[streams::DELETED_AT],
+                d["update_time"],
+                "the delete time is the update time"
+            );
+        }
+    }
+}
+
+#[test]
+fn per_parent_streams_return_exactly_the_children() {
+    // One request per parent: a small company keeps this test quick.
+    let world = World::new(80);
+    let per_parent: Vec<&str> = STREAMS
+        .iter()
+        .filter(|d| !d.default)
+        .map(|d| d.name)
+        .collect();
+    let run = world.read(START, &per_parent, "full_refresh", None);
+    run.assert_ok();
+    for name in per_parent {
+        let expected = world.expected_ids(name, START);
+        assert!(
+            !expected.is_empty(),
+            "{name}: the sandbox serves no records"
+        );
+        assert_eq!(run.ids(name), expected, "{name}");
+        assert_no_duplicates(&run, name);
+    }
+    for c in run.records("deal_changelog") {
+        assert!(c["deal_id"].is_u64(), "the connector adds the deal id: {c}");
+    }
+}
+
+#[test]
+fn the_default_catalog_leaves_out_per_parent_streams() {
+    let world = World::new(60);
+    let run = world.read_all(START, None);
+    run.assert_ok();
+    for def in STREAMS {
+        let read = run.messages.iter().any(|m| matches!(m, Message::Trace { trace: Trace::StreamStatus { stream_status, .. } } if stream_status.stream_descriptor.name == def.name));
+        assert_eq!(read, def.default, "{}", def.name);
+    }
+    assert!(!streams::find("deal_changelog").unwrap().default);
+}
+
+#[test]
+fn fan_out_asks_for_a_hundred_deals_per_request() {
+    let world = World::new(SIZE);
+    let run = world.read(
+        START,
+        &["deal_products", "deal_installments"],
+        "full_refresh",
+        None,
+    );
+    run.assert_ok();
+    let log = world.sandbox.requests();
+    let deals = world.sandbox.dataset().records(Resource::Deals).len();
+    let archived = world
+        .sandbox
+        .dataset()
+        .records(Resource::ArchivedDeals)
+        .len();
+    let count = |path: &str| log.iter().filter(|r| r.path == path).count();
+    for (path, stream) in [
+        ("/api/v2/deals/products", "deal_products"),
+        ("/api/v2/deals/installments", "deal_installments"),
+    ] {
+        assert_eq!(
+            count(path),
+            deals.div_ceil(100) + archived.div_ceil(100),
+            "{path}"
+        );
+        assert_eq!(
+            run.ids(stream),
+            world.expected_ids(stream, START),
+            "{stream}"
+        );
+        for r in log.iter().filter(|r| r.path == path) {
+            let ids = &r.query.iter().find(|(k, _)| k == "deal_ids").unwrap().1;
+            assert!(ids.split(',').count() <= 100);
+        }
+    }
+    // Parents are listed once per child stream, at 500 per page.
+    assert_eq!(count("/api/v2/deals"), 2 * deals.div_ceil(500));
+}
+
+#[test]
+fn admin_only_streams_denied_are_skipped_and_the_rest_is_intact() {
+    let deny = [
+        "/v1/roles",
+        "/v1/permissionSets",
+        "/v1/webhooks",
+        "/api/v2/deals/installments",
+    ];
+    let world = World::with(SandboxOptions {
+        size: 120,
+        deny: deny.iter().map(|p| (p.to_string(), 403)).collect(),
+        ..SandboxOptions::default()
+    });
+    let run = world.read(START, &all_streams(), "full_refresh", None);
+    run.assert_ok();
+    let skipped = [
+        "roles",
+        "role_assignments",
+        "permission_sets",
+        "permission_set_assignments",
+        "webhooks",
+        "deal_installments",
+    ];
+    for def in STREAMS {
+        let warned = run.messages.iter().any(|m| matches!(m, Message::Log { log } if log.level == LogLevel::Warn && log.message.contains(&format!("stream {} skipped", def.name))));
+        if skipped.contains(&def.name) {
+            assert!(warned && run.records(def.name).is_empty(), "{}", def.name);
+        } else {
+            assert!(!warned, "{}", def.name);
+            assert_eq!(
+                run.ids(def.name),
+                world.expected_ids(def.name, START),
+                "{}",
+                def.name
+            );
+        }
+    }
 }
 
 #[test]
 fn every_record_validates_against_its_stream_schema() {
-    let world = World::new(300);
-    let run = world.read_all(START, None);
+    let world = World::new(120);
+    let run = world.read(START, &all_streams(), "full_refresh", None);
     run.assert_ok();
     for def in STREAMS {
         let schema = def.schema();
@@ -95,7 +223,9 @@ fn stream_messages_are_framed_by_statuses_and_states_follow_records() {
                 );
                 // A record never precedes a state that claims to cover it.
                 let def = streams::find(&record.stream).unwrap();
-                if let (Some(c), Some(prev)) = (def.cursor, cursor.get(&record.stream)) {
+                // (Child streams checkpoint their parents' position, not their own times.)
+                let own = def.cursor.filter(|_| def.parent.is_none());
+                if let (Some(c), Some(prev)) = (own, cursor.get(&record.stream)) {
                     let t = time::of(&record.data, c).unwrap();
                     assert!(
                         t >= time::parse(prev).unwrap(),
@@ -116,7 +246,7 @@ fn stream_messages_are_framed_by_statuses_and_states_follow_records() {
             _ => {}
         }
     }
-    for def in STREAMS {
+    for def in STREAMS.iter().filter(|d| d.default) {
         assert_eq!(
             status[def.name],
             vec![
@@ -132,9 +262,9 @@ fn stream_messages_are_framed_by_statuses_and_states_follow_records() {
 
 #[test]
 fn start_date_filters_every_stream() {
-    let world = World::new(SIZE);
+    let world = World::new(300);
     let mid = "2024-07-01T00:00:00Z";
-    let run = world.read_all(mid, None);
+    let run = world.read(mid, &all_streams(), "full_refresh", None);
     run.assert_ok();
     let mid_t = time::parse(mid).unwrap();
     let mut filtered_somewhere = false;
@@ -149,7 +279,7 @@ fn start_date_filters_every_stream() {
                         t >= mid_t,
                         "{}: {} updated {t} before start_date",
                         def.name,
-                        r[def.primary_key]
+                        def.key_of(r)
                     );
                 }
             }
@@ -163,51 +293,111 @@ fn start_date_filters_every_stream() {
 
 #[test]
 fn incremental_reads_only_what_changed() {
-    let world = World::new(SIZE);
-    let first = world.read_all(START, None);
+    let world = World::new(600);
+    let incremental: Vec<&str> = STREAMS
+        .iter()
+        .filter(|d| d.incremental())
+        .map(|d| d.name)
+        .collect();
+    let first = world.read(START, &incremental, "incremental", None);
     first.assert_ok();
     let state = world.file("state.json", &first.state_file());
 
     // Changes on the sandbox, after the first sync's window.
     world.sandbox.advance_clock(chrono::Duration::seconds(5));
-    let mut changed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut changed: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
     let sb = &world.sandbox;
     for (stream, resource) in [
         ("deals", Resource::Deals),
+        ("archived_deals", Resource::ArchivedDeals),
         ("persons", Resource::Persons),
         ("notes", Resource::Notes),
         ("leads", Resource::Leads),
         ("files", Resource::Files),
+        ("projects", Resource::Projects),
     ] {
         let records = sb.dataset().records(resource);
-        let pk = streams::find(stream).unwrap().primary_key;
         for r in [&records[0], &records[records.len() / 2]] {
-            let touched = sb.touch(resource, &r[pk]);
             changed
                 .entry(stream)
                 .or_default()
-                .insert(id_of(&touched[pk]));
+                .push(sb.touch(resource, &r["id"])["id"].clone());
         }
-        let new = sb.insert(resource);
-        changed.entry(stream).or_default().insert(id_of(&new[pk]));
+        changed
+            .entry(stream)
+            .or_default()
+            .push(sb.insert(resource)["id"].clone());
     }
     let victim = sb.dataset().records(Resource::Deals)[3]["id"].clone();
     sb.delete(Resource::Deals, &victim);
-    changed.entry("deals").or_default().insert(id_of(&victim));
+    changed.entry("deals").or_default().push(victim.clone());
     world.sandbox.advance_clock(chrono::Duration::seconds(5));
 
     let requests_before = world.sandbox.requests().len();
-    let second = world.read_all(START, Some(&state));
+    let second = world.read(START, &incremental, "incremental", Some(&state));
     second.assert_ok();
-    for def in STREAMS.iter().filter(|d| d.incremental()) {
-        let got: BTreeSet<String> = second.ids(def.name).into_iter().collect();
-        let want = changed.get(def.name).cloned().unwrap_or_default();
+    // The key check, and the field definitions that v1 records need to be given the v2 shape.
+    let mut fields_streams: Vec<&str> = incremental
+        .iter()
+        .filter_map(|n| {
+            streams::find(n)
+                .unwrap()
+                .custom
+                .filter(|c| c.v1)
+                .map(|c| c.fields)
+        })
+        .collect();
+    fields_streams.sort();
+    fields_streams.dedup();
+    let mut expected_requests = 1 + fields_streams.len();
+    for name in &incremental {
+        let def = streams::find(name).unwrap();
+        let got: BTreeSet<String> = second.ids(name).into_iter().collect();
+        let want: BTreeSet<String> = match def.parent {
+            None => {
+                expected_requests += def.each.map_or(1, |(_, values)| values.len());
+                changed.get(name).into_iter().flatten().map(id_of).collect()
+            }
+            // A child stream returns the children of the changed parents, and asks for nothing else.
+            Some(parent) => {
+                let mut keys = BTreeSet::new();
+                for pname in parent.streams {
+                    let ids = changed.get(pname).cloned().unwrap_or_default();
+                    let passes = streams::find(pname)
+                        .unwrap()
+                        .each
+                        .map_or(1, |(_, v)| v.len());
+                    expected_requests += passes
+                        + match parent.fanout {
+                            streams::Fanout::Batch { size, .. } => ids.len().div_ceil(size),
+                            streams::Fanout::Path => ids.len(),
+                        };
+                    for id in ids {
+                        for mut child in sb.dataset().children(crate::util::resource(name), &id) {
+                            time::normalize_v1(
+                                &mut child,
+                                &time::date_time_properties(&def.schema()),
+                            );
+                            if let Some(f) = parent.id_field {
+                                if child.get(f).is_none_or(serde_json::Value::is_null) {
+                                    child[f] = id.clone();
+                                }
+                            }
+                            keys.insert(def.key_of(&child));
+                        }
+                    }
+                }
+                keys
+            }
+        };
         assert_eq!(
             got, want,
-            "{}: the second sync must emit exactly the changed records",
-            def.name
+            "{name}: the second sync must emit exactly the changed records"
         );
     }
+    assert!(
+        !second.records("deal_changelog").is_empty() && !second.records("deal_products").is_empty()
+    );
     let deleted = second
         .records("deals")
         .into_iter()
@@ -215,13 +405,18 @@ fn incremental_reads_only_what_changed() {
         .unwrap()
         .clone();
     assert_eq!(deleted["is_deleted"], json!(true));
-    // Server-side filters (or newest-first order) keep the second sync to one request per
-    // stream, plus the key check.
-    let requests = world.sandbox.requests().len() - requests_before;
+    assert!(deleted.get(streams::DELETED_AT).is_some());
+    // Server-side filters, newest-first order and batched fan-out keep an almost empty
+    // incremental sync to one request per stream and per changed parent batch.
+    let log = world.sandbox.requests();
+    let paths: Vec<&str> = log[requests_before..]
+        .iter()
+        .map(|r| r.path.as_str())
+        .collect();
     assert_eq!(
-        requests,
-        STREAMS.len() + 1,
-        "requests for an almost empty incremental sync"
+        paths.len(),
+        expected_requests,
+        "requests for an almost empty incremental sync: {paths:?}"
     );
 }
 
@@ -255,9 +450,9 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
         let before: BTreeSet<String> = full.messages[..k]
             .iter()
             .filter_map(|m| match m {
-                Message::Record { record } if record.stream == stream => Some(id_of(
-                    &record.data[streams::find(&stream).unwrap().primary_key],
-                )),
+                Message::Record { record } if record.stream == stream => {
+                    Some(streams::find(&stream).unwrap().key_of(&record.data))
+                }
                 _ => None,
             })
             .collect();

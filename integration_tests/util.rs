@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use source_pipedrive::protocol::airbyte::Message;
+use source_pipedrive::protocol::airbyte::{Message, Trace};
 use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
 use source_pipedrive::streams::{self, time};
 
@@ -55,7 +55,30 @@ impl World {
         run(args)
     }
 
-    /// `read` of every stream (no catalog), optionally from a state file.
+    /// `read` of `streams` in `mode`, optionally from a state file.
+    pub fn read(
+        &self,
+        start_date: &str,
+        streams: &[&str],
+        mode: &str,
+        state: Option<&Path>,
+    ) -> Run {
+        let config = self.config(start_date);
+        let cat = self.file("catalog.json", &catalog(streams, mode));
+        let mut args = vec![
+            "read",
+            "--config",
+            config.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+        ];
+        if let Some(s) = state {
+            args.extend(["--state", s.to_str().unwrap()]);
+        }
+        run(&args)
+    }
+
+    /// `read` of the default catalog (no catalog given), optionally from a state file.
     pub fn read_all(&self, start_date: &str, state: Option<&Path>) -> Run {
         let config = self.config(start_date);
         let mut args = vec!["read", "--config", config.to_str().unwrap()];
@@ -65,25 +88,72 @@ impl World {
         run(&args)
     }
 
-    /// The ids the sandbox holds for `stream`, updated at or after `since`.
+    /// The keys of the records the sandbox holds for `stream`, updated at or after `since`; for
+    /// a child stream, the children of the parents updated at or after `since`.
     pub fn expected_ids(&self, stream: &str, since: &str) -> Vec<String> {
         let since = time::parse(since).unwrap();
         let def = streams::find(stream).unwrap();
-        let mut ids: Vec<String> = self
-            .sandbox
-            .dataset()
-            .records(resource(stream))
-            .iter()
-            .filter(|r| {
-                def.cursor
-                    .and_then(|c| time::of(r, c))
-                    .is_none_or(|t| t >= since)
-            })
-            .map(|r| id_of(&r[def.primary_key]))
-            .collect();
+        let data = self.sandbox.dataset();
+        let recent = |d: &streams::StreamDef, r: &Value| {
+            let mut r = r.clone();
+            time::normalize_v1(&mut r, &time::date_time_properties(&d.schema()));
+            d.cursor
+                .and_then(|c| time::of(&r, c))
+                .is_none_or(|t| t >= since)
+        };
+        let mut ids: Vec<String> = match def.parent {
+            None => data
+                .records(resource(stream))
+                .iter()
+                .filter(|r| recent(def, r))
+                .map(|r| def.key_of(r))
+                .collect(),
+            Some(parent) => {
+                let mut ids = Vec::new();
+                for pname in parent.streams {
+                    let pdef = streams::find(pname).unwrap();
+                    for p in data
+                        .records(resource(pname))
+                        .iter()
+                        .filter(|p| recent(pdef, p))
+                    {
+                        for mut child in data.children(resource(stream), &p["id"]) {
+                            time::normalize_v1(
+                                &mut child,
+                                &time::date_time_properties(&def.schema()),
+                            );
+                            if let Some(field) = parent.id_field {
+                                if child.get(field).is_none_or(Value::is_null) {
+                                    child[field] = p["id"].clone();
+                                }
+                            }
+                            if parent.time_field.is_none() && !recent(def, &child) {
+                                continue;
+                            }
+                            ids.push(def.key_of(&child));
+                        }
+                    }
+                }
+                ids
+            }
+        };
         ids.sort();
         ids
     }
+}
+
+/// The streams of the default catalog.
+pub fn default_streams() -> Vec<&'static str> {
+    streams::STREAMS
+        .iter()
+        .filter(|d| d.default)
+        .map(|d| d.name)
+        .collect()
+}
+
+/// Every stream's name: the whole catalog.
+pub fn all_streams() -> Vec<&'static str> {
+    streams::STREAMS.iter().map(|d| d.name).collect()
 }
 
 pub fn resource(stream: &str) -> Resource {
@@ -140,8 +210,8 @@ impl Run {
     }
 
     pub fn ids(&self, stream: &str) -> Vec<String> {
-        let pk = streams::find(stream).unwrap().primary_key;
-        let mut ids: Vec<String> = self.records(stream).iter().map(|r| id_of(&r[pk])).collect();
+        let def = streams::find(stream).unwrap();
+        let mut ids: Vec<String> = self.records(stream).iter().map(|r| def.key_of(r)).collect();
         ids.sort();
         ids
     }
@@ -161,11 +231,15 @@ impl Run {
         serde_json::to_string(&last.into_values().collect::<Vec<_>>()).unwrap()
     }
 
+    /// LOG lines and TRACE errors, for assertion messages.
     pub fn logs(&self) -> Vec<String> {
         self.messages
             .iter()
             .filter_map(|m| match m {
                 Message::Log { log } => Some(format!("{:?} {}", log.level, log.message)),
+                Message::Trace {
+                    trace: Trace::Error { error, .. },
+                } => Some(format!("TRACE {} {}", error.failure_type, error.message)),
                 _ => None,
             })
             .collect()

@@ -7,15 +7,18 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::custom_fields::Naming;
 use crate::error::ConnectorError;
 use crate::streams::{self, StreamDef};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Selected {
     pub def: &'static StreamDef,
     pub incremental: bool,
     /// Incremental was asked for a stream that has no cursor: it runs as full refresh.
     pub downgraded: bool,
+    /// Custom field names the catalog's schema already uses (what the destination expects).
+    pub pinned: Naming,
 }
 
 #[derive(Deserialize)]
@@ -32,16 +35,21 @@ struct ConfiguredStream {
 #[derive(Deserialize)]
 struct StreamRef {
     name: String,
+    #[serde(default)]
+    json_schema: Value,
 }
 
-/// Every stream, incremental where it can be: what `read` syncs when no catalog is given.
-pub fn all_streams() -> Vec<Selected> {
+/// The default catalog, incremental where a stream can be: what `read` syncs when no catalog is
+/// given. Streams costing one request per parent record are left out unless selected.
+pub fn default_streams() -> Vec<Selected> {
     streams::STREAMS
         .iter()
+        .filter(|def| def.default)
         .map(|def| Selected {
             def,
             incremental: def.incremental(),
             downgraded: false,
+            pinned: Naming::default(),
         })
         .collect()
 }
@@ -83,6 +91,7 @@ pub fn parse(text: &str) -> Result<Vec<Selected>> {
             def,
             incremental,
             downgraded,
+            pinned: Naming::from_schema(&s.stream.json_schema),
         });
     }
     Ok(selected)

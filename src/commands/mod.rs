@@ -6,22 +6,90 @@ mod demo;
 
 mod discover;
 mod read;
+pub mod singer;
 mod spec;
 
 pub use check::check;
-pub use demo::demo;
+pub use demo::{demo, serve};
 
 pub use discover::discover;
 pub use read::{read, StreamOutcome, StreamReport};
 pub use spec::spec;
 
-use crate::config::Config;
-use crate::http::{Client, RetryPolicy};
+use std::collections::BTreeSet;
 
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::custom_fields::{Definitions, NameMode, Naming, Shaper};
+use crate::http::{Client, RetryPolicy};
+use crate::output::Output;
+use crate::protocol::airbyte::LogLevel;
+use crate::streams::{StreamDef, DELETED_AT};
+
+/// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count.
 pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
+    let policy = RetryPolicy {
+        min_interval: config
+            .max_requests_per_second
+            .map(|r| std::time::Duration::from_secs_f64(1.0 / r)),
+        receive_timeout: config.request_timeout,
+        max_tries: policy.max_tries.min(config.max_retries + 1),
+        ..policy
+    };
     Client::new(&config.base_url, config.api_key.clone(), policy)
 }
 
 /// The cheapest authenticated request (2 tokens) that every token may make: it proves the key
 /// works and tells the server's clock.
 pub(crate) const WHOAMI: &str = "/v1/users/me";
+
+/// How `def`'s custom fields are shaped in this run, or `None` when it has none. Definitions are
+/// read only when `always` (discover types every field) or when records need them. Names already
+/// handed out (`pinned`) are kept.
+pub(crate) fn shaper(
+    def: &StreamDef,
+    config: &Config,
+    client: &Client,
+    defs: &mut Definitions,
+    pinned: &Naming,
+    always: bool,
+    out: &mut Output,
+) -> Result<Option<Shaper>> {
+    let Some(custom) = def.custom else {
+        return Ok(None);
+    };
+    let (mode, labels) = (config.custom_field_names, config.custom_field_option_labels);
+    let needs_definitions = always || custom.v1 || labels || mode != NameMode::Key;
+    let fields = if needs_definitions {
+        match defs.get(client, custom.fields)? {
+            Ok(fields) => fields.clone(),
+            Err(reason) => {
+                out.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "stream {}: custom fields are not typed because {} could not be read ({reason}); their values still arrive",
+                        def.name, custom.fields
+                    ),
+                )?;
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let schema = def.schema();
+    let mut reserved: BTreeSet<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    reserved.insert(DELETED_AT.to_string());
+    let naming = Naming::assign(pinned, &fields, &reserved);
+    Ok(Some(Shaper {
+        fields,
+        mode,
+        labels,
+        v1: custom.v1,
+        naming,
+    }))
+}

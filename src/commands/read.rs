@@ -8,6 +8,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::catalog::Selected;
 use crate::config::Config;
+use crate::custom_fields::{Definitions, Naming};
 use crate::error::{classify, FailureType, Reported};
 use crate::http::{HttpError, RetryPolicy};
 use crate::output::Output;
@@ -48,6 +49,7 @@ pub fn read(
 
     let mut reports = Vec::new();
     let mut failed: Vec<(String, FailureType)> = Vec::new();
+    let mut definitions = Definitions::default();
     for sel in selected {
         let def = sel.def;
         if sel.downgraded {
@@ -67,7 +69,15 @@ pub fn read(
         };
         out.stream_status(def.name, StreamStatusKind::Started)?;
         out.stream_status(def.name, StreamStatusKind::Running)?;
-        match engine::read_stream(&client, def, sel.incremental, window, out) {
+        let pinned = sel
+            .pinned
+            .clone()
+            .or(&Naming::from_state(saved.get(def.name)));
+        let result = super::shaper(def, config, &client, &mut definitions, &pinned, false, out)
+            .and_then(|shaper| {
+                engine::read_stream(&client, def, sel.incremental, window, shaper.as_ref(), out)
+            });
+        match result {
             Ok(stats) => {
                 let outcome = match &stats.skipped {
                     Some(reason) => {

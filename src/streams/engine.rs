@@ -17,13 +17,19 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use super::{time, Paging, ServerFilter, Sort, StreamDef, Times};
+use super::{
+    time, Deletion, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, Times,
+    DELETED_AT,
+};
+use crate::custom_fields::{self, NameMode, Shaper};
 use crate::http::{Client, HttpError};
 use crate::output::Output;
 
-/// The update-time window of one stream in one sync: `[lower, upper)`, `upper` open for full refresh.
+/// The update-time window of one stream in one sync: `[lower, upper)`, `upper` open for full
+/// refresh. `start` is `start_date`, which no emitted record may precede.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    pub start: DateTime<Utc>,
     pub lower: DateTime<Utc>,
     pub upper: Option<DateTime<Utc>>,
 }
@@ -43,6 +49,7 @@ impl Window {
         upper: DateTime<Utc>,
     ) -> Window {
         Window {
+            start,
             lower: cursor.map_or(start, |c| c.max(start)),
             upper: Some(upper),
         }
@@ -50,6 +57,7 @@ impl Window {
 
     pub fn full_refresh(start: DateTime<Utc>) -> Window {
         Window {
+            start,
             lower: start,
             upper: None,
         }
@@ -68,6 +76,11 @@ impl Window {
     fn final_cursor(&self) -> Option<DateTime<Utc>> {
         self.upper.map(|u| u.max(self.lower))
     }
+
+    /// Children of parents in this window: all of them, but for `start_date`.
+    fn children(&self) -> Window {
+        Window::full_refresh(self.start)
+    }
 }
 
 /// What reading one stream gave.
@@ -78,6 +91,8 @@ pub struct StreamStats {
     pub tokens: u64,
     /// Set when the stream was skipped because the token's user may not read it.
     pub skipped: Option<String>,
+    /// Parents that disappeared between being listed and their children being asked for.
+    pub vanished_parents: u64,
 }
 
 /// Where the next page starts.
@@ -93,25 +108,349 @@ struct Page {
     next: Option<PageToken>,
 }
 
-/// Reads one stream in `window`, writing its records (and checkpoints when `incremental`).
+/// How a listing ended.
+enum Listed {
+    Done,
+    /// The first page was refused in a way that means "you may not read this".
+    Denied(HttpError),
+}
+
+/// Writes one stream's records and checkpoints, and counts them.
+struct Emitter<'a> {
+    def: &'a StreamDef,
+    out: &'a mut Output,
+    stats: StreamStats,
+    deletion: Option<Deletion>,
+    /// Custom-field shaping, when records need any.
+    shaper: Option<&'a Shaper>,
+    /// The cursor property when the stream is read incrementally.
+    cursor_field: Option<&'static str>,
+    since_state: u64,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, mut record: Value) -> Result<()> {
+        if let Some(shaper) = self.shaper {
+            shaper.apply(&mut record);
+        }
+        if let Some(d) = self.deletion {
+            if d.is_deleted(&record) {
+                // v2: "if is_deleted is true, update_time is the delete time".
+                let at = self
+                    .def
+                    .cursor
+                    .and_then(|c| record.get(c).cloned())
+                    .unwrap_or(Value::Null);
+                record[DELETED_AT] = at;
+            }
+        }
+        self.out.record(self.def.name, &record)?;
+        self.stats.records += 1;
+        self.since_state += 1;
+        Ok(())
+    }
+
+    /// The state of this stream with its cursor at `at`, and the custom field names handed
+    /// out so far, so the next sync keeps them.
+    fn state(&self, field: &str, at: DateTime<Utc>) -> Value {
+        let mut state = json!({ field: time::format(at) });
+        if let Some(s) = self.shaper.filter(|s| s.mode != NameMode::Key) {
+            state[custom_fields::STATE_KEY] = json!(s.naming);
+        }
+        state
+    }
+
+    fn checkpoint(&mut self, at: DateTime<Utc>) -> Result<()> {
+        if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
+            let state = self.state(field, at);
+            self.out.state(self.def.name, state, self.since_state)?;
+            self.since_state = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, window: &Window) -> Result<()> {
+        if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
+            let state = self.state(field, at);
+            self.out.state(self.def.name, state, self.since_state)?;
+            self.since_state = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one stream in `window`, writing its records (and checkpoints when `incremental`),
+/// their custom fields shaped by `shaper`.
 pub fn read_stream(
     client: &Client,
     def: &StreamDef,
     incremental: bool,
     window: Window,
+    shaper: Option<&Shaper>,
     out: &mut Output,
 ) -> Result<StreamStats> {
-    let cursor_field = def.cursor.filter(|_| incremental);
+    let mut em = Emitter {
+        def,
+        out,
+        stats: StreamStats::default(),
+        deletion: def.deletion,
+        shaper: shaper.filter(|s| s.needed()),
+        cursor_field: def.cursor.filter(|_| incremental),
+        since_state: 0,
+    };
+    let listed = match def.parent {
+        None => read_list(client, def, incremental, &window, &mut em)?,
+        Some(parent) => read_children(client, def, parent, incremental, &window, &mut em)?,
+    };
+    if let Listed::Denied(e) = listed {
+        em.stats.skipped = Some(e.to_string());
+        return Ok(em.stats);
+    }
+    em.finish(&window)?;
+    Ok(em.stats)
+}
+
+/// Every record of a stream, written nowhere: what the field definitions are read with.
+/// The inner `Err` says why the user may not read it.
+pub fn fetch_all(
+    client: &Client,
+    def: &StreamDef,
+) -> Result<std::result::Result<Vec<Value>, String>> {
+    let mut records = Vec::new();
+    let mut requests = 0;
+    let everything = Window::full_refresh(DateTime::<Utc>::MIN_UTC);
+    let listed = list(
+        client,
+        def,
+        def.path,
+        &[],
+        &everything,
+        false,
+        &mut requests,
+        |page, _| {
+            records.extend(page.into_iter().map(|(r, _)| r));
+            Ok(())
+        },
+    )?;
+    Ok(match listed {
+        Listed::Done => Ok(records),
+        Listed::Denied(e) => Err(e.to_string()),
+    })
+}
+
+/// A stream of its own: every page's records in the window, a checkpoint after each page when
+/// the records come oldest first and the stream is read in one pass.
+fn read_list(
+    client: &Client,
+    def: &StreamDef,
+    incremental: bool,
+    window: &Window,
+    em: &mut Emitter,
+) -> Result<Listed> {
+    let passes = passes(def);
+    let per_page = def.checkpoints_per_page() && passes.len() == 1;
+    for extra in passes {
+        let mut requests = 0;
+        let listed = list(
+            client,
+            def,
+            def.path,
+            &extra,
+            window,
+            incremental,
+            &mut requests,
+            |records, last| {
+                for (record, _) in records {
+                    em.emit(record)?;
+                }
+                match (per_page, last) {
+                    (true, Some(at)) => em.checkpoint(at.max(window.lower)),
+                    _ => Ok(()),
+                }
+            },
+        );
+        em.stats.requests += requests;
+        em.stats.tokens += requests * u64::from(def.tokens);
+        if let Listed::Denied(e) = listed? {
+            return Ok(Listed::Denied(e));
+        }
+    }
+    Ok(Listed::Done)
+}
+
+/// A stream read through its parents: list the parents in the window, then ask for their
+/// children, in batches where the API takes many ids. Only the last parent stream's pass
+/// checkpoints: a restart from its cursor re-lists the earlier parents from there, and those
+/// earlier passes had finished.
+fn read_children(
+    client: &Client,
+    def: &StreamDef,
+    parent: Parent,
+    incremental: bool,
+    window: &Window,
+    em: &mut Emitter,
+) -> Result<Listed> {
+    let child_window = window.children();
+    let mut first_child = true;
+    let mut jobs = Vec::new();
+    for name in parent.streams {
+        let pdef = super::find(name)
+            .ok_or_else(|| anyhow!("{}: unknown parent stream {name}", def.name))?;
+        jobs.extend(passes(pdef).into_iter().map(|extra| (pdef, extra)));
+    }
+    let last_job = jobs.len();
+    for (i, (pdef, extra)) in jobs.into_iter().enumerate() {
+        let per_page = pdef.checkpoints_per_page() && i + 1 == last_job;
+        let mut parent_requests = 0;
+        let mut denied: Option<HttpError> = None;
+        let listed = list(
+            client,
+            pdef,
+            pdef.path,
+            &extra,
+            window,
+            incremental,
+            &mut parent_requests,
+            |parents, last| {
+                let parents: Vec<(Value, Option<DateTime<Utc>>)> = parents
+                    .into_iter()
+                    .map(|(p, t)| (p["id"].clone(), t))
+                    .collect();
+                let groups: Vec<Vec<(Value, Option<DateTime<Utc>>)>> = match parent.fanout {
+                    Fanout::Batch { size, .. } => parents.chunks(size).map(<[_]>::to_vec).collect(),
+                    Fanout::Path => parents.into_iter().map(|p| vec![p]).collect(),
+                };
+                for group in groups {
+                    let (path, extra) = match parent.fanout {
+                        Fanout::Batch { param, .. } => {
+                            let ids: Vec<String> =
+                                group.iter().map(|(id, _)| id_text(id)).collect();
+                            (def.path.to_string(), vec![(param, ids.join(","))])
+                        }
+                        Fanout::Path => {
+                            (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new())
+                        }
+                    };
+                    let mut requests = 0;
+                    let mut children = Vec::new();
+                    let listed = list(
+                        client,
+                        def,
+                        &path,
+                        &extra,
+                        &child_window,
+                        false,
+                        &mut requests,
+                        |records, _| {
+                            children.extend(records.into_iter().map(|(r, _)| r));
+                            Ok(())
+                        },
+                    );
+                    em.stats.requests += requests;
+                    em.stats.tokens += requests * u64::from(def.tokens);
+                    match listed {
+                        Ok(Listed::Done) => {}
+                        Ok(Listed::Denied(e)) if first_child => {
+                            denied = Some(e);
+                            return Err(anyhow!("denied"));
+                        }
+                        // The parent went away since it was listed: nothing to read for it.
+                        Ok(Listed::Denied(_)) => {
+                            em.stats.vanished_parents += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    first_child = false;
+                    for mut child in children {
+                        adopt(&mut child, parent, &group);
+                        em.emit(child)?;
+                    }
+                }
+                match (per_page, last) {
+                    (true, Some(at)) => em.checkpoint(at.max(window.lower)),
+                    _ => Ok(()),
+                }
+            },
+        );
+        em.stats.requests += parent_requests;
+        em.stats.tokens += parent_requests * u64::from(pdef.tokens);
+        if let Some(e) = denied {
+            return Ok(Listed::Denied(e));
+        }
+        match listed? {
+            Listed::Done => {}
+            Listed::Denied(e) => return Ok(Listed::Denied(e)),
+        }
+    }
+    Ok(Listed::Done)
+}
+
+/// The query parameters of each pass over a list: one pass, or one per value of its `each`.
+fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
+    match def.each {
+        None => vec![Vec::new()],
+        Some((param, values)) => values
+            .iter()
+            .map(|v| vec![(param, v.to_string())])
+            .collect(),
+    }
+}
+
+/// Gives a child record its parent's id and update time where the stream asks for them.
+fn adopt(child: &mut Value, parent: Parent, group: &[(Value, Option<DateTime<Utc>>)]) {
+    let Some(obj) = child.as_object_mut() else {
+        return;
+    };
+    let own = match (parent.id_field, group) {
+        (_, [only]) => Some(only),
+        (Some(field), _) => obj
+            .get(field)
+            .and_then(|id| group.iter().find(|(p, _)| id_text(p) == id_text(id))),
+        (None, _) => None,
+    };
+    let Some((id, t)) = own else { return };
+    if let Some(field) = parent.id_field {
+        if obj.get(field).is_none_or(Value::is_null) {
+            obj.insert(field.to_string(), id.clone());
+        }
+    }
+    if let Some(field) = parent.time_field {
+        obj.insert(
+            field.to_string(),
+            t.map_or(Value::Null, |t| Value::String(time::format(t))),
+        );
+    }
+}
+
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Pages through one list, calling `on_page` with each page's records that fall in `window`
+/// (with their update times, v1 times already rewritten) and the update time of the page's
+/// last record. Stops early where the sort order says the rest is outside the window.
+#[allow(clippy::too_many_arguments)]
+fn list(
+    client: &Client,
+    def: &StreamDef,
+    path: &str,
+    extra: &[(&'static str, String)],
+    window: &Window,
+    incremental: bool,
+    requests: &mut u64,
+    mut on_page: impl FnMut(Vec<(Value, Option<DateTime<Utc>>)>, Option<DateTime<Utc>>) -> Result<()>,
+) -> Result<Listed> {
     let v1_times = match def.times {
         Times::V1 => time::date_time_properties(&def.schema()),
         Times::Rfc3339 => Vec::new(),
     };
-    let base = base_query(def, &window, incremental);
-    let mut stats = StreamStats::default();
+    let mut base = base_query(def, window, incremental);
+    base.extend(extra.iter().cloned());
     let mut token = PageToken::First;
-    let mut checkpoint: Option<DateTime<Utc>> = None;
-    let mut since_state = 0u64;
-
     loop {
         let mut query = base.clone();
         match (&token, def.paging) {
@@ -120,18 +459,18 @@ pub fn read_stream(
             (PageToken::First, Paging::Offset { .. }) => query.push(("start", "0".to_string())),
             (PageToken::First, _) => {}
         }
-        stats.requests += 1;
-        stats.tokens += u64::from(def.tokens);
-        let response = match client.get_json(def.path, &query) {
+        *requests += 1;
+        let response = match client.get_json(path, &query) {
             Ok(r) => r,
             Err(e) if token == PageToken::First && may_not_read(&e) => {
-                stats.skipped = Some(e.to_string());
-                return Ok(stats);
+                return Ok(Listed::Denied(e))
             }
             Err(e) => return Err(e.into()),
         };
-        let page = parse_page(def.paging, response.body, &token)?;
+        let page = parse_page(def.paging, def.records, response.body, &token)?;
         let mut past_window = false;
+        let mut kept = Vec::with_capacity(page.records.len());
+        let mut last = None;
         for mut record in page.records {
             if !v1_times.is_empty() {
                 time::normalize_v1(&mut record, &v1_times);
@@ -145,33 +484,15 @@ pub fn read_stream(
                 (Place::Before | Place::After, _) => continue,
                 (Place::In, _) => {}
             }
-            out.record(def.name, &record)?;
-            stats.records += 1;
-            since_state += 1;
-            if def.checkpoints_per_page() {
-                checkpoint = checkpoint.max(t);
-            }
+            last = last.max(t);
+            kept.push((record, t));
         }
-        let done = past_window || page.next.is_none();
-        if let (Some(field), Some(at), false) = (cursor_field, checkpoint, done) {
-            if since_state > 0 {
-                out.state(
-                    def.name,
-                    json!({ field: time::format(at.max(window.lower)) }),
-                    since_state,
-                )?;
-                since_state = 0;
-            }
-        }
+        on_page(kept, last)?;
         match page.next {
-            Some(next) if !done => token = next,
-            _ => break,
+            Some(next) if !past_window => token = next,
+            _ => return Ok(Listed::Done),
         }
     }
-    if let (Some(field), Some(at)) = (cursor_field, window.final_cursor()) {
-        out.state(def.name, json!({ field: time::format(at) }), since_state)?;
-    }
-    Ok(stats)
 }
 
 /// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the
@@ -209,7 +530,7 @@ fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'sta
     q
 }
 
-fn parse_page(paging: Paging, mut body: Value, token: &PageToken) -> Result<Page> {
+fn parse_page(paging: Paging, shape: Records, mut body: Value, token: &PageToken) -> Result<Page> {
     if !body.is_object() {
         bail!("the answer is not a JSON object");
     }
@@ -217,10 +538,18 @@ fn parse_page(paging: Paging, mut body: Value, token: &PageToken) -> Result<Page
         let err = body["error"].as_str().unwrap_or("no error message");
         bail!("Pipedrive answered success=false: {err}");
     }
-    let records = match body["data"].take() {
+    let (at, list) = match shape {
+        Records::Data => ("data", body["data"].take()),
+        Records::Nested(field) => ("data.<field>", body["data"][field].take()),
+        Records::Object => match body["data"].take() {
+            Value::Object(o) => ("data", Value::Array(vec![Value::Object(o)])),
+            other => ("data", other),
+        },
+    };
+    let records = match list {
         Value::Array(items) => items,
         Value::Null => Vec::new(),
-        other => bail!("`data` is {}, not a list", kind(&other)),
+        other => bail!("`{at}` is {}, not a list", kind(&other)),
     };
     let extra = &body["additional_data"];
     let next = match paging {
@@ -238,22 +567,27 @@ fn parse_page(paging: Paging, mut body: Value, token: &PageToken) -> Result<Page
                 kind(other)
             ),
         },
-        Paging::Offset { .. } => {
-            // Most v1 lists nest `pagination`; leads put its fields in `additional_data` itself.
+        Paging::Offset { limit } => {
+            // Most v1 lists nest `pagination`; leads put its fields in `additional_data` itself;
+            // a few (mail threads, permission set assignments) say nothing, so a full page
+            // means there may be more.
             let p = if extra["pagination"].is_object() {
                 &extra["pagination"]
             } else {
                 extra
             };
-            if p["more_items_in_collection"] == json!(true) {
-                let current = match token {
-                    PageToken::Start(s) => *s,
-                    _ => 0,
-                };
-                let next = p["next_start"]
-                    .as_u64()
-                    .or_else(|| p["start"].as_u64().map(|s| s + records.len() as u64))
-                    .ok_or_else(|| anyhow!("more items announced but no `next_start` given"))?;
+            let current = match token {
+                PageToken::Start(s) => *s,
+                _ => 0,
+            };
+            let more = match p["more_items_in_collection"].as_bool() {
+                Some(more) => more,
+                None => records.len() as u64 >= u64::from(limit),
+            };
+            if more {
+                let next = p["next_start"].as_u64().unwrap_or_else(|| {
+                    p["start"].as_u64().unwrap_or(current) + records.len() as u64
+                });
                 if next <= current {
                     bail!("the API's next_start ({next}) does not move past start ({current}); stopping instead of looping");
                 }
@@ -350,6 +684,7 @@ mod tests {
     fn v2_cursor_pages() {
         let p = parse_page(
             Paging::Cursor { limit: 500 },
+            Records::Data,
             json!({"success": true, "data": [{"id": 1}], "additional_data": {"next_cursor": "abc"}}),
             &PageToken::First,
         )
@@ -358,6 +693,7 @@ mod tests {
         assert_eq!(p.next, Some(PageToken::Cursor("abc".into())));
         let end = parse_page(
             Paging::Cursor { limit: 500 },
+            Records::Data,
             json!({"success": true, "data": [], "additional_data": {"next_cursor": null}}),
             &PageToken::Cursor("abc".into()),
         )
@@ -365,6 +701,7 @@ mod tests {
         assert_eq!(end.next, None);
         let looping = parse_page(
             Paging::Cursor { limit: 500 },
+            Records::Data,
             json!({"success": true, "data": [], "additional_data": {"next_cursor": "abc"}}),
             &PageToken::Cursor("abc".into()),
         );
@@ -375,6 +712,7 @@ mod tests {
     fn v1_offset_pages() {
         let p = parse_page(
             Paging::Offset { limit: 2 },
+            Records::Data,
             json!({"success": true, "data": [{"id": 1}, {"id": 2}], "additional_data": {"pagination": {"start": 0, "limit": 2, "more_items_in_collection": true, "next_start": 2}}}),
             &PageToken::First,
         )
@@ -382,6 +720,7 @@ mod tests {
         assert_eq!(p.next, Some(PageToken::Start(2)));
         let empty = parse_page(
             Paging::Offset { limit: 2 },
+            Records::Data,
             json!({"success": true, "data": null, "additional_data": {"pagination": {"start": 2, "limit": 2, "more_items_in_collection": false}}}),
             &PageToken::Start(2),
         )
@@ -390,6 +729,7 @@ mod tests {
         assert_eq!(empty.next, None);
         let flat = parse_page(
             Paging::Offset { limit: 2 },
+            Records::Data,
             json!({"success": true, "data": [{"id": "a"}, {"id": "b"}], "additional_data": {"start": 2, "limit": 2, "more_items_in_collection": true}}),
             &PageToken::Start(2),
         )
@@ -401,6 +741,7 @@ mod tests {
         );
         let stuck = parse_page(
             Paging::Offset { limit: 2 },
+            Records::Data,
             json!({"success": true, "data": [{"id": 1}], "additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 2}}}),
             &PageToken::Start(2),
         );
@@ -409,15 +750,17 @@ mod tests {
 
     #[test]
     fn unusable_pages_are_errors() {
-        assert!(parse_page(Paging::Single, json!([1]), &PageToken::First).is_err());
+        assert!(parse_page(Paging::Single, Records::Data, json!([1]), &PageToken::First).is_err());
         assert!(parse_page(
             Paging::Single,
+            Records::Data,
             json!({"success": false, "error": "x"}),
             &PageToken::First
         )
         .is_err());
         assert!(parse_page(
             Paging::Single,
+            Records::Data,
             json!({"success": true, "data": "x"}),
             &PageToken::First
         )

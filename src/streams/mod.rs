@@ -37,24 +37,80 @@ pub enum Times {
     V1,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct StreamDef {
     pub name: &'static str,
+    /// Path of the list; for per-parent fan-out it holds `{id}` where the parent id goes.
     pub path: &'static str,
     pub paging: Paging,
-    pub primary_key: &'static str,
+    pub primary_key: &'static [&'static str],
     /// The update-time property: the incremental cursor and the `start_date` filter. `None`:
-    /// the resource has no such time, so it is full refresh only and `start_date` cannot apply.
+    /// the resource has no such time, so `start_date` cannot apply to it.
     pub cursor: Option<&'static str>,
     pub filter: ServerFilter,
     /// The order the server is asked for, by update time.
     pub sort: Sort,
     /// Other fixed query parameters.
     pub params: &'static [(&'static str, &'static str)],
+    /// A required parameter read once per value, e.g. each mailbox folder.
+    pub each: Option<(&'static str, &'static [&'static str])>,
+    pub records: Records,
     pub times: Times,
     /// Pipedrive tokens one request costs (the reference's cost table), for the summary.
     pub tokens: u32,
+    /// Records come from the children of another stream's records.
+    pub parent: Option<Parent>,
+    /// How records say they are deleted, where they can.
+    pub deletion: Option<Deletion>,
+    /// Where the account's custom fields of this stream are defined, and how records hold them.
+    pub custom: Option<Custom>,
+    /// Part of the default catalog (what `read` syncs without a catalog). Streams that cost one
+    /// request per parent record are not: they are there for whoever selects them.
+    pub default: bool,
     pub schema: &'static str,
+}
+
+/// A stream whose records carry custom fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Custom {
+    /// The field-definition stream (e.g. `deal_fields`).
+    pub fields: &'static str,
+    /// v1 records hold custom fields flat at the top level; v2 records in `custom_fields`.
+    pub v1: bool,
+}
+
+/// Where a page's records are in the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    /// `data` is the list.
+    Data,
+    /// `data.<field>` is the list (goals).
+    Nested(&'static str),
+    /// `data` is one record (a user's permissions).
+    Object,
+}
+
+/// A stream read through the records of other streams: their ids drive its requests, and the
+/// parents are listed in this stream's window, so an incremental sync only asks for the
+/// children of parents changed since the cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent {
+    /// Parent streams, read in this order; the largest goes last (only its pass checkpoints).
+    pub streams: &'static [&'static str],
+    pub fanout: Fanout,
+    /// Child records get the parent id under this name (the API leaves it out).
+    pub id_field: Option<&'static str>,
+    /// Child records get the parent's update time under this name: the cursor of children that
+    /// have no time of their own.
+    pub time_field: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fanout {
+    /// Up to `size` parent ids, comma-joined, in one query parameter.
+    Batch { param: &'static str, size: usize },
+    /// One request per parent, its id in the path.
+    Path,
 }
 
 /// Query parameters asking for an update-time order, and what that order lets the engine do.
@@ -88,13 +144,112 @@ impl StreamDef {
         matches!(self.sort, Sort::Ascending(_))
     }
 
+    /// The stream's JSON Schema, with `_ab_cdc_deleted_at` where records can say they are deleted.
     pub fn schema(&self) -> Value {
-        serde_json::from_str(self.schema).expect("schemas are checked by tests")
+        let mut schema: Value =
+            serde_json::from_str(self.schema).expect("schemas are checked by tests");
+        if self.deletion.is_some() {
+            schema["properties"][DELETED_AT] = serde_json::json!({
+                "type": ["null", "string"],
+                "format": "date-time",
+                "airbyte_type": "timestamp_with_timezone",
+                "description": "When Pipedrive marked the record deleted (its update time); absent while it is not."
+            });
+        }
+        schema
+    }
+
+    /// The primary key of a record as one string (components joined by `|`), for tests and logs.
+    pub fn key_of(&self, record: &Value) -> String {
+        let parts: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|k| match &record[*k] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        parts.join("|")
+    }
+}
+
+/// Airbyte's soft-delete column, understood by destinations that apply deletions.
+pub const DELETED_AT: &str = "_ab_cdc_deleted_at";
+
+/// How a stream's records say they are deleted: v2's `is_deleted`, v1's `active_flag` (false or
+/// 0 once deleted), or a `deleted` status. Not derived from the schema: an `active_flag` can also mean
+/// "enabled" (currencies), which is no deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    IsDeleted,
+    ActiveFlag,
+    /// `status: "deleted"` (projects).
+    Status,
+}
+
+impl Deletion {
+    pub fn field(self) -> &'static str {
+        match self {
+            Deletion::IsDeleted => "is_deleted",
+            Deletion::ActiveFlag => "active_flag",
+            Deletion::Status => "status",
+        }
+    }
+
+    pub fn is_deleted(self, record: &Value) -> bool {
+        let flag = &record[self.field()];
+        match self {
+            Deletion::IsDeleted => flag == &Value::Bool(true) || flag.as_i64() == Some(1),
+            Deletion::ActiveFlag => flag == &Value::Bool(false) || flag.as_i64() == Some(0),
+            Deletion::Status => flag == "deleted",
+        }
     }
 }
 
 const V2_SORT: Sort = Sort::Ascending(&[("sort_by", "update_time"), ("sort_direction", "asc")]);
 const V1_SORT: Sort = Sort::Ascending(&[("sort", "update_time ASC")]);
+
+/// The common shape of a row; each row states what differs.
+const ROW: StreamDef = StreamDef {
+    name: "",
+    path: "",
+    paging: Paging::Single,
+    primary_key: &["id"],
+    cursor: None,
+    filter: ServerFilter::None,
+    sort: Sort::None,
+    params: &[],
+    each: None,
+    records: Records::Data,
+    times: Times::Rfc3339,
+    tokens: 20,
+    parent: None,
+    deletion: None,
+    custom: None,
+    default: true,
+    schema: "",
+};
+
+/// A v2 list, oldest first, with the update-time window filtered by the server.
+const V2_LIST: StreamDef = StreamDef {
+    paging: Paging::Cursor { limit: 500 },
+    cursor: Some("update_time"),
+    filter: ServerFilter::SinceUntil,
+    sort: V2_SORT,
+    tokens: 10,
+    deletion: Some(Deletion::IsDeleted),
+    ..ROW
+};
+
+/// A v2 field-definition list: the account's fields of one entity, custom ones included.
+const FIELDS: StreamDef = StreamDef {
+    paging: Paging::Cursor { limit: 500 },
+    primary_key: &["field_code"],
+    tokens: 10,
+    ..ROW
+};
+
+const DEAL_PARENTS: &[&str] = &["archived_deals", "deals"];
 
 macro_rules! schema {
     ($name:literal) => {
@@ -107,201 +262,516 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "deals",
         path: "/api/v2/deals",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
-        filter: ServerFilter::SinceUntil,
-        sort: V2_SORT,
         // Deleted deals (kept 30 days by Pipedrive) only come back when asked for.
         params: &[("status", "open,won,lost,deleted")],
-        times: Times::Rfc3339,
-        tokens: 10,
         schema: schema!("deals"),
+        custom: Some(Custom {
+            fields: "deal_fields",
+            v1: false,
+        }),
+        ..V2_LIST
+    },
+    StreamDef {
+        name: "archived_deals",
+        path: "/api/v2/deals/archived",
+        params: &[("status", "open,won,lost,deleted")],
+        schema: schema!("archived_deals"),
+        custom: Some(Custom {
+            fields: "deal_fields",
+            v1: false,
+        }),
+        ..V2_LIST
     },
     StreamDef {
         name: "persons",
         path: "/api/v2/persons",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
-        filter: ServerFilter::SinceUntil,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
-        tokens: 10,
         schema: schema!("persons"),
+        custom: Some(Custom {
+            fields: "person_fields",
+            v1: false,
+        }),
+        ..V2_LIST
     },
     StreamDef {
         name: "organizations",
         path: "/api/v2/organizations",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
-        filter: ServerFilter::SinceUntil,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
-        tokens: 10,
         schema: schema!("organizations"),
+        custom: Some(Custom {
+            fields: "organization_fields",
+            v1: false,
+        }),
+        ..V2_LIST
     },
     StreamDef {
         name: "activities",
         path: "/api/v2/activities",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
-        filter: ServerFilter::SinceUntil,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
-        tokens: 10,
         schema: schema!("activities"),
+        custom: Some(Custom {
+            fields: "activity_fields",
+            v1: false,
+        }),
+        ..V2_LIST
     },
     StreamDef {
         name: "products",
         path: "/api/v2/products",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
         filter: ServerFilter::Since,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
-        tokens: 10,
         schema: schema!("products"),
+        custom: Some(Custom {
+            fields: "product_fields",
+            v1: false,
+        }),
+        ..V2_LIST
     },
     StreamDef {
         name: "pipelines",
         path: "/api/v2/pipelines",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
         filter: ServerFilter::None,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
         tokens: 5,
         schema: schema!("pipelines"),
+        ..V2_LIST
     },
     StreamDef {
         name: "stages",
         path: "/api/v2/stages",
-        paging: Paging::Cursor { limit: 500 },
-        primary_key: "id",
-        cursor: Some("update_time"),
         filter: ServerFilter::None,
-        sort: V2_SORT,
-        params: &[],
-        times: Times::Rfc3339,
         tokens: 5,
         schema: schema!("stages"),
+        ..V2_LIST
+    },
+    StreamDef {
+        name: "deal_products",
+        path: "/api/v2/deals/products",
+        filter: ServerFilter::None,
+        sort: Sort::None,
+        parent: Some(Parent {
+            streams: DEAL_PARENTS,
+            fanout: Fanout::Batch {
+                param: "deal_ids",
+                size: 100,
+            },
+            id_field: None,
+            time_field: None,
+        }),
+        schema: schema!("deal_products"),
+        deletion: None,
+        ..V2_LIST
+    },
+    StreamDef {
+        name: "deal_installments",
+        path: "/api/v2/deals/installments",
+        cursor: Some("deal_update_time"),
+        filter: ServerFilter::None,
+        sort: Sort::None,
+        parent: Some(Parent {
+            streams: DEAL_PARENTS,
+            fanout: Fanout::Batch {
+                param: "deal_ids",
+                size: 100,
+            },
+            id_field: None,
+            time_field: Some("deal_update_time"),
+        }),
+        schema: schema!("deal_installments"),
+        deletion: None,
+        ..V2_LIST
+    },
+    StreamDef {
+        name: "deal_changelog",
+        path: "/v1/deals/{id}/changelog",
+        primary_key: &["deal_id", "time", "field_key"],
+        cursor: Some("time"),
+        filter: ServerFilter::None,
+        sort: Sort::None,
+        times: Times::V1,
+        tokens: 20,
+        parent: Some(Parent {
+            streams: DEAL_PARENTS,
+            fanout: Fanout::Path,
+            id_field: Some("deal_id"),
+            time_field: None,
+        }),
+        default: false,
+        schema: schema!("deal_changelog"),
+        deletion: None,
+        ..V2_LIST
+    },
+    StreamDef {
+        name: "product_variations",
+        path: "/api/v2/products/{id}/variations",
+        cursor: Some("product_update_time"),
+        filter: ServerFilter::None,
+        sort: Sort::None,
+        parent: Some(Parent {
+            streams: &["products"],
+            fanout: Fanout::Path,
+            id_field: Some("product_id"),
+            time_field: Some("product_update_time"),
+        }),
+        default: false,
+        schema: schema!("product_variations"),
+        deletion: None,
+        ..V2_LIST
     },
     StreamDef {
         name: "users",
         path: "/v1/users",
-        paging: Paging::Single,
-        primary_key: "id",
         cursor: Some("modified"),
-        filter: ServerFilter::None,
-        sort: Sort::None,
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("users"),
+        deletion: Some(Deletion::IsDeleted),
+        ..ROW
+    },
+    StreamDef {
+        name: "user_permissions",
+        path: "/v1/users/{id}/permissions",
+        primary_key: &["user_id"],
+        records: Records::Object,
+        parent: Some(Parent {
+            streams: &["users"],
+            fanout: Fanout::Path,
+            id_field: Some("user_id"),
+            time_field: None,
+        }),
+        schema: schema!("user_permissions"),
+        ..ROW
     },
     StreamDef {
         name: "notes",
         path: "/v1/notes",
         paging: Paging::Offset { limit: 500 },
-        primary_key: "id",
         cursor: Some("update_time"),
         filter: ServerFilter::Since,
         sort: V1_SORT,
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("notes"),
+        deletion: Some(Deletion::ActiveFlag),
+        custom: Some(Custom {
+            fields: "note_fields",
+            v1: true,
+        }),
+        ..ROW
+    },
+    StreamDef {
+        name: "note_comments",
+        path: "/v1/notes/{id}/comments",
+        paging: Paging::Offset { limit: 500 },
+        primary_key: &["uuid"],
+        cursor: Some("update_time"),
+        times: Times::V1,
+        parent: Some(Parent {
+            streams: &["notes"],
+            fanout: Fanout::Path,
+            id_field: None,
+            time_field: None,
+        }),
+        default: false,
+        schema: schema!("note_comments"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
     },
     StreamDef {
         name: "leads",
         path: "/v1/leads",
         paging: Paging::Offset { limit: 500 },
-        primary_key: "id",
         cursor: Some("update_time"),
         filter: ServerFilter::Since,
         sort: V1_SORT,
-        params: &[],
-        times: Times::Rfc3339,
-        tokens: 20,
         schema: schema!("leads"),
+        custom: Some(Custom {
+            fields: "deal_fields",
+            v1: true,
+        }),
+        ..ROW
+    },
+    StreamDef {
+        name: "archived_leads",
+        path: "/v1/leads/archived",
+        paging: Paging::Offset { limit: 500 },
+        cursor: Some("update_time"),
+        // No update-time filter on this endpoint: newest first, stop at the cursor.
+        sort: Sort::Descending(&[("sort", "update_time DESC")]),
+        tokens: 40,
+        schema: schema!("archived_leads"),
+        custom: Some(Custom {
+            fields: "deal_fields",
+            v1: true,
+        }),
+        ..ROW
     },
     StreamDef {
         name: "lead_labels",
         path: "/v1/leadLabels",
-        paging: Paging::Single,
-        primary_key: "id",
         cursor: Some("update_time"),
-        filter: ServerFilter::None,
-        sort: Sort::None,
-        params: &[],
-        times: Times::Rfc3339,
         tokens: 10,
         schema: schema!("lead_labels"),
+        ..ROW
+    },
+    StreamDef {
+        name: "lead_sources",
+        path: "/v1/leadSources",
+        primary_key: &["name"],
+        tokens: 2,
+        schema: schema!("lead_sources"),
+        ..ROW
     },
     StreamDef {
         name: "activity_types",
         path: "/v1/activityTypes",
-        paging: Paging::Single,
-        primary_key: "id",
         cursor: Some("update_time"),
-        filter: ServerFilter::None,
-        sort: Sort::None,
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("activity_types"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
     },
     StreamDef {
         name: "currencies",
         path: "/v1/currencies",
-        paging: Paging::Single,
-        primary_key: "id",
-        cursor: None,
-        filter: ServerFilter::None,
-        sort: Sort::None,
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("currencies"),
+        ..ROW
     },
     StreamDef {
         name: "filters",
         path: "/v1/filters",
-        paging: Paging::Single,
-        primary_key: "id",
         cursor: Some("update_time"),
-        filter: ServerFilter::None,
-        sort: Sort::None,
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("filters"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
     },
     StreamDef {
         name: "files",
         path: "/v1/files",
         // Pipedrive caps this endpoint at 100 per page.
         paging: Paging::Offset { limit: 100 },
-        primary_key: "id",
         cursor: Some("update_time"),
-        filter: ServerFilter::None,
         // No update-time filter: newest first, so an incremental sync stops at its cursor
         // instead of paging through every file ever uploaded.
         sort: Sort::Descending(&[("sort", "update_time DESC")]),
-        params: &[],
         times: Times::V1,
-        tokens: 20,
         schema: schema!("files"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
+    },
+    StreamDef {
+        name: "goals",
+        path: "/v1/goals/find",
+        records: Records::Nested("goals"),
+        schema: schema!("goals"),
+        ..ROW
+    },
+    StreamDef {
+        name: "roles",
+        path: "/v1/roles",
+        paging: Paging::Offset { limit: 500 },
+        schema: schema!("roles"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
+    },
+    StreamDef {
+        name: "role_assignments",
+        path: "/v1/roles/{id}/assignments",
+        paging: Paging::Offset { limit: 500 },
+        primary_key: &["role_id", "user_id"],
+        parent: Some(Parent {
+            streams: &["roles"],
+            fanout: Fanout::Path,
+            id_field: Some("role_id"),
+            time_field: None,
+        }),
+        schema: schema!("role_assignments"),
+        deletion: Some(Deletion::ActiveFlag),
+        ..ROW
+    },
+    StreamDef {
+        name: "permission_sets",
+        path: "/v1/permissionSets",
+        schema: schema!("permission_sets"),
+        ..ROW
+    },
+    StreamDef {
+        name: "permission_set_assignments",
+        path: "/v1/permissionSets/{id}/assignments",
+        paging: Paging::Offset { limit: 500 },
+        primary_key: &["permission_set_id", "user_id"],
+        parent: Some(Parent {
+            streams: &["permission_sets"],
+            fanout: Fanout::Path,
+            id_field: Some("permission_set_id"),
+            time_field: None,
+        }),
+        schema: schema!("permission_set_assignments"),
+        ..ROW
+    },
+    StreamDef {
+        name: "call_logs",
+        path: "/v1/callLogs",
+        // Pipedrive caps this endpoint at 50 per page.
+        paging: Paging::Offset { limit: 50 },
+        schema: schema!("call_logs"),
+        times: Times::V1,
+        ..ROW
+    },
+    StreamDef {
+        name: "mail_threads",
+        path: "/v1/mailbox/mailThreads",
+        paging: Paging::Offset { limit: 500 },
+        cursor: Some("update_time"),
+        each: Some(("folder", &["inbox", "drafts", "sent", "archive"])),
+        times: Times::V1,
+        schema: schema!("mail_threads"),
+        ..ROW
+    },
+    StreamDef {
+        name: "mail_messages",
+        path: "/v1/mailbox/mailThreads/{id}/mailMessages",
+        cursor: Some("update_time"),
+        times: Times::V1,
+        parent: Some(Parent {
+            streams: &["mail_threads"],
+            fanout: Fanout::Path,
+            id_field: None,
+            time_field: None,
+        }),
+        default: false,
+        schema: schema!("mail_messages"),
+        ..ROW
+    },
+    StreamDef {
+        name: "projects",
+        path: "/api/v2/projects",
+        paging: Paging::Cursor { limit: 500 },
+        cursor: Some("update_time"),
+        tokens: 10,
+        schema: schema!("projects"),
+        custom: Some(Custom {
+            fields: "project_fields",
+            v1: false,
+        }),
+        // Deleted projects only come back when asked for.
+        params: &[("status", "open,completed,canceled,deleted")],
+        deletion: Some(Deletion::Status),
+        ..ROW
+    },
+    StreamDef {
+        name: "archived_projects",
+        path: "/api/v2/projects/archived",
+        paging: Paging::Cursor { limit: 500 },
+        cursor: Some("update_time"),
+        tokens: 10,
+        schema: schema!("archived_projects"),
+        custom: Some(Custom {
+            fields: "project_fields",
+            v1: false,
+        }),
+        // Deleted projects only come back when asked for.
+        params: &[("status", "open,completed,canceled,deleted")],
+        deletion: Some(Deletion::Status),
+        ..ROW
+    },
+    StreamDef {
+        name: "tasks",
+        path: "/api/v2/tasks",
+        paging: Paging::Cursor { limit: 500 },
+        cursor: Some("update_time"),
+        tokens: 10,
+        schema: schema!("tasks"),
+        ..ROW
+    },
+    StreamDef {
+        name: "project_boards",
+        path: "/api/v2/boards",
+        cursor: Some("update_time"),
+        tokens: 5,
+        schema: schema!("project_boards"),
+        ..ROW
+    },
+    StreamDef {
+        name: "project_phases",
+        path: "/api/v2/phases",
+        cursor: Some("update_time"),
+        tokens: 5,
+        parent: Some(Parent {
+            streams: &["project_boards"],
+            fanout: Fanout::Batch {
+                param: "board_id",
+                size: 1,
+            },
+            id_field: None,
+            time_field: None,
+        }),
+        schema: schema!("project_phases"),
+        ..ROW
+    },
+    StreamDef {
+        name: "project_templates",
+        path: "/api/v2/projectTemplates",
+        paging: Paging::Cursor { limit: 500 },
+        cursor: Some("update_time"),
+        tokens: 10,
+        schema: schema!("project_templates"),
+        ..ROW
+    },
+    StreamDef {
+        name: "deal_fields",
+        path: "/api/v2/dealFields",
+        schema: schema!("deal_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "person_fields",
+        path: "/api/v2/personFields",
+        schema: schema!("person_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "organization_fields",
+        path: "/api/v2/organizationFields",
+        schema: schema!("organization_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "product_fields",
+        path: "/api/v2/productFields",
+        schema: schema!("product_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "activity_fields",
+        path: "/api/v2/activityFields",
+        schema: schema!("activity_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "project_fields",
+        path: "/api/v2/projectFields",
+        schema: schema!("project_fields"),
+        ..FIELDS
+    },
+    StreamDef {
+        name: "lead_fields",
+        path: "/v1/leadFields",
+        paging: Paging::Offset { limit: 500 },
+        primary_key: &["key"],
+        times: Times::V1,
+        schema: schema!("lead_fields"),
+        ..ROW
+    },
+    StreamDef {
+        name: "note_fields",
+        path: "/v1/noteFields",
+        primary_key: &["key"],
+        schema: schema!("note_fields"),
+        ..ROW
+    },
+    StreamDef {
+        name: "webhooks",
+        path: "/v1/webhooks",
+        tokens: 10,
+        schema: schema!("webhooks"),
+        times: Times::V1,
+        ..ROW
     },
 ];
 
@@ -322,12 +792,13 @@ mod tests {
         for s in STREAMS {
             let schema = s.schema();
             let props = &schema["properties"];
-            assert!(
-                props.get(s.primary_key).is_some(),
-                "{}: primary key {} not in schema",
-                s.name,
-                s.primary_key
-            );
+            for k in s.primary_key {
+                assert!(
+                    props.get(*k).is_some(),
+                    "{}: primary key {k} not in schema",
+                    s.name
+                );
+            }
             if let Some(c) = s.cursor {
                 assert_eq!(
                     props[c]["format"], "date-time",
@@ -345,9 +816,86 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), STREAMS.len());
         for s in STREAMS {
-            if s.path.starts_with("/api/v2/") {
+            if s.path.starts_with("/api/v2/") && s.paging != Paging::Single {
                 assert_eq!(s.paging, Paging::Cursor { limit: 500 }, "{}", s.name);
             }
         }
+    }
+
+    #[test]
+    fn parents_exist_and_fan_out_where_ids_go() {
+        for s in STREAMS {
+            let Some(p) = s.parent else { continue };
+            for name in p.streams {
+                let parent =
+                    find(name).unwrap_or_else(|| panic!("{}: no parent stream {name}", s.name));
+                assert!(
+                    parent.parent.is_none(),
+                    "{}: parents are top-level streams",
+                    s.name
+                );
+            }
+            assert_eq!(
+                s.path.contains("{id}"),
+                p.fanout == Fanout::Path,
+                "{}",
+                s.name
+            );
+            if let Some(t) = p.time_field {
+                assert_eq!(
+                    s.cursor,
+                    Some(t),
+                    "{}: the injected parent time is the cursor",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn custom_fields_point_at_field_streams() {
+        for s in STREAMS {
+            if let Some(c) = s.custom {
+                let fields =
+                    find(c.fields).unwrap_or_else(|| panic!("{}: no stream {}", s.name, c.fields));
+                assert!(fields.name.ends_with("_fields"), "{}", s.name);
+                assert_eq!(
+                    c.v1,
+                    s.path.starts_with("/v1/"),
+                    "{}: v1 records are flat",
+                    s.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn deletion_flags_exist_in_schemas() {
+        for s in STREAMS {
+            if let Some(d) = s.deletion {
+                let schema: Value = serde_json::from_str(s.schema).unwrap();
+                assert!(
+                    schema["properties"].get(d.field()).is_some(),
+                    "{}: no {} in its schema",
+                    s.name,
+                    d.field()
+                );
+                assert!(
+                    s.schema()["properties"][DELETED_AT].is_object(),
+                    "{}",
+                    s.name
+                );
+            }
+        }
+        assert!(Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": 0})));
+        assert!(Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": false})));
+        assert!(!Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": true})));
+        assert!(Deletion::IsDeleted.is_deleted(&serde_json::json!({"is_deleted": true})));
+        assert!(!Deletion::IsDeleted.is_deleted(&serde_json::json!({})));
+        assert_eq!(
+            find("currencies").unwrap().deletion,
+            None,
+            "an inactive currency is not a deleted one"
+        );
     }
 }
