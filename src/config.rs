@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::custom_fields::NameMode;
 use crate::error::ConnectorError;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
@@ -45,6 +46,46 @@ pub struct RawConfig {
         extend("default" = DEFAULT_BASE_URL, "examples" = ["https://acme.pipedrive.com"], "order" = 2)
     )]
     pub base_url: Option<String>,
+
+    #[serde(default)]
+    #[schemars(
+        title = "Custom field names",
+        description = "How custom fields appear in records. key: a custom_fields object keyed by Pipedrive's stable 40-character field keys. name: top-level columns with readable snake_case names (kept when a field is renamed in Pipedrive). both: the object and the columns.",
+        extend("order" = 3)
+    )]
+    pub custom_field_names: NameMode,
+
+    #[serde(default)]
+    #[schemars(
+        title = "Custom field option labels",
+        description = "Single- and multiple-option custom fields come as {id, label} instead of bare option ids.",
+        extend("order" = 4)
+    )]
+    pub custom_field_option_labels: bool,
+
+    #[schemars(
+        title = "Max requests per second",
+        description = "Cap on this connector's request rate, for companies that share their Pipedrive API budget with other tools. Unset: paced only by Pipedrive's rate-limit headers.",
+        range(min = 0.1),
+        extend("order" = 5)
+    )]
+    pub max_requests_per_second: Option<f64>,
+
+    #[schemars(
+        title = "Request timeout (seconds)",
+        description = "How long one request may wait for Pipedrive's answer before it is retried. Default 120.",
+        range(min = 1, max = 3600),
+        extend("order" = 6)
+    )]
+    pub request_timeout_seconds: Option<u64>,
+
+    #[schemars(
+        title = "Max retries",
+        description = "How many times a request that failed for a passing reason (network, 5xx, a body cut short) is retried, with exponential backoff. Default 5.",
+        range(max = 20),
+        extend("order" = 7)
+    )]
+    pub max_retries: Option<u32>,
 }
 
 /// A Pipedrive API token. It prints as `(redacted)` and offers no way to display it but the
@@ -74,6 +115,11 @@ pub struct Config {
     pub start_date: DateTime<Utc>,
     /// Without a trailing slash.
     pub base_url: String,
+    pub custom_field_names: NameMode,
+    pub custom_field_option_labels: bool,
+    pub max_requests_per_second: Option<f64>,
+    pub request_timeout: std::time::Duration,
+    pub max_retries: u32,
 }
 
 impl Config {
@@ -88,7 +134,8 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let raw: RawConfig = serde_json::from_str(text).context("not a valid JSON object")?;
+        let raw: RawConfig =
+            serde_json::from_str(text).context("not a valid JSON config object")?;
         Config::validate(raw, Utc::now())
     }
 
@@ -111,10 +158,28 @@ impl Config {
             bail!("`start_date` {start_raw} is in the future: no record could ever be emitted");
         }
         let base_url = validate_base_url(raw.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        if let Some(rate) = raw.max_requests_per_second {
+            if !(rate.is_finite() && rate >= 0.1) {
+                bail!("`max_requests_per_second` {rate} must be a number of at least 0.1");
+            }
+        }
+        let timeout = raw.request_timeout_seconds.unwrap_or(120);
+        if !(1..=3600).contains(&timeout) {
+            bail!("`request_timeout_seconds` {timeout} must be between 1 and 3600");
+        }
         Ok(Config {
             api_key: ApiKey(key),
             start_date,
             base_url,
+            custom_field_names: raw.custom_field_names,
+            custom_field_option_labels: raw.custom_field_option_labels,
+            max_requests_per_second: raw.max_requests_per_second,
+            request_timeout: std::time::Duration::from_secs(timeout),
+            max_retries: match raw.max_retries {
+                Some(n) if n > 20 => bail!("`max_retries` {n} must be at most 20"),
+                Some(n) => n,
+                None => 5,
+            },
         })
     }
 }
@@ -241,6 +306,39 @@ mod tests {
         assert!(validate_base_url("ftp://acme.pipedrive.com").is_err());
         assert!(validate_base_url("acme.pipedrive.com").is_err());
         assert!(validate_base_url("https://user:pw@acme.pipedrive.com").is_err());
+    }
+
+    #[test]
+    fn custom_field_and_rate_options() {
+        let c = Config::validate(
+            raw(serde_json::json!({"api_key": "k", "start_date": "2024-01-01", "custom_field_names": "both",
+                                   "custom_field_option_labels": true, "max_requests_per_second": 2.5})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.custom_field_names, NameMode::Both);
+        assert!(c.custom_field_option_labels);
+        assert_eq!(c.max_requests_per_second, Some(2.5));
+        let defaults = Config::validate(
+            raw(serde_json::json!({"api_key": "k", "start_date": "2024-01-01"})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(defaults.custom_field_names, NameMode::Key);
+        assert!(serde_json::from_value::<RawConfig>(
+            serde_json::json!({"custom_field_names": "label"})
+        )
+        .is_err());
+        let slow = Config::validate(
+            raw(
+                serde_json::json!({"api_key": "k", "start_date": "2024-01-01", "max_requests_per_second": 0}),
+            ),
+            now(),
+        );
+        assert!(slow
+            .unwrap_err()
+            .to_string()
+            .contains("max_requests_per_second"));
     }
 
     #[test]

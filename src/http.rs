@@ -29,7 +29,7 @@ const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
 /// What the retry policy may do. `Default` is what production uses.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts for one request, the first included.
+    /// Attempts for one request, the first included. The config's `max_retries` lowers it.
     pub max_tries: u32,
     /// First backoff delay; doubles each retry up to `max_delay`.
     pub base_delay: Duration,
@@ -38,17 +38,24 @@ pub struct RetryPolicy {
     pub max_rate_limit_wait: Duration,
     pub connect_timeout: Duration,
     pub receive_timeout: Duration,
+    /// Least time between two requests (`max_requests_per_second`), on top of header pacing.
+    pub min_interval: Option<Duration>,
+    /// Wait for the burst window when the last answer said it is used up. Only benchmarks turn
+    /// this off, to count the 429s it saves.
+    pub pace_from_headers: bool,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_tries: 6,
+            max_tries: 21,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             max_rate_limit_wait: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(15),
             receive_timeout: Duration::from_secs(120),
+            min_interval: None,
+            pace_from_headers: true,
         }
     }
 }
@@ -163,7 +170,8 @@ pub struct Client {
     base_url: String,
     key: ApiKey,
     policy: RetryPolicy,
-    /// When the burst window will have room again, as the last answer told us.
+    /// When the next request may go: the burst window's reset as the last answer told us, or
+    /// the configured least interval after the last request.
     pace_until: Mutex<Option<Instant>>,
     pub counters: Counters,
 }
@@ -243,7 +251,9 @@ impl Client {
         })?;
         let status = resp.status().as_u16();
         let headers = RateHeaders::read(resp.headers());
-        self.record_pace(&headers);
+        if self.policy.pace_from_headers {
+            self.record_pace(&headers);
+        }
         let date =
             header(resp.headers(), "date").and_then(|d| DateTime::parse_from_rfc2822(&d).ok());
         let is_json = header(resp.headers(), "content-type").is_none_or(|c| c.contains("json"));
@@ -292,22 +302,25 @@ impl Client {
     }
 
     fn wait_for_pace(&self) {
-        let until = *self.pace_until.lock().expect("pace lock");
-        if let Some(until) = until {
+        let mut pace = self.pace_until.lock().expect("pace lock");
+        if let Some(until) = *pace {
             let now = Instant::now();
             if until > now {
                 std::thread::sleep(until - now);
             }
         }
+        *pace = self.policy.min_interval.map(|i| Instant::now() + i);
     }
 
     fn record_pace(&self, h: &RateHeaders) {
-        let mut pace = self.pace_until.lock().expect("pace lock");
-        *pace = match (h.remaining, h.reset) {
-            (Some(0), Some(reset)) => Some(Instant::now() + Duration::from_secs(reset.max(1))),
-            (Some(0), None) => Some(Instant::now() + Duration::from_secs(2)),
-            _ => None,
+        let wait = match (h.remaining, h.reset) {
+            (Some(0), Some(reset)) => Duration::from_secs(reset.max(1)),
+            (Some(0), None) => Duration::from_secs(2),
+            _ => return,
         };
+        let mut pace = self.pace_until.lock().expect("pace lock");
+        let until = Instant::now() + wait;
+        *pace = Some(pace.map_or(until, |p| p.max(until)));
     }
 }
 

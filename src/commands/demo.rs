@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::catalog;
 use crate::config::{ApiKey, Config};
+use crate::custom_fields::NameMode;
 use crate::output::Output;
 use crate::protocol::airbyte::{Message, Status};
 use crate::sandbox::{Sandbox, SandboxOptions};
@@ -25,6 +26,11 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         api_key: ApiKey::new(key),
         start_date: "2020-01-01T00:00:00Z".parse().expect("a valid date"),
         base_url: sandbox.base_url(),
+        custom_field_names: NameMode::Both,
+        custom_field_option_labels: true,
+        max_requests_per_second: None,
+        request_timeout: std::time::Duration::from_secs(30),
+        max_retries: 5,
     };
     eprintln!(
         "sandbox Pipedrive listening on {} ({size} records per main resource)",
@@ -38,10 +44,10 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         connection_status: status,
     })?;
     anyhow::ensure!(ok, "check against the sandbox failed");
-    super::discover(out)?;
+    super::discover(&config, out)?;
     let reports = super::read(
         &config,
-        &catalog::all_streams(),
+        &catalog::default_streams(),
         &SavedState::default(),
         out,
     )?;
@@ -70,4 +76,21 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         "total", records, requests, tokens
     )?;
     Ok(())
+}
+
+/// `sandbox`: the fake Pipedrive alone, on loopback, until the process is stopped. Prints a config
+/// that points at it (to stderr: stdout is for protocol messages only).
+pub fn serve(port: u16, size: u64) -> Result<()> {
+    let options = SandboxOptions {
+        size,
+        port,
+        ..SandboxOptions::default()
+    };
+    let key = options.api_key.clone();
+    let sandbox = Sandbox::start(options).context("starting the sandbox Pipedrive on loopback")?;
+    let config = serde_json::json!({"api_key": key, "start_date": "2020-01-01T00:00:00Z", "base_url": sandbox.base_url()});
+    eprintln!("sandbox Pipedrive listening on {} ({size} records per main resource); a config for it:\n{config}", sandbox.base_url());
+    loop {
+        std::thread::park();
+    }
 }

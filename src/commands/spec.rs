@@ -15,8 +15,29 @@ pub fn connection_specification() -> serde_json::Value {
     let mut schema = generator.into_root_schema_for::<RawConfig>().to_value();
     // The Option fields exist to give clear errors for missing values; the spec states the truth.
     schema["required"] = serde_json::json!(["api_key", "start_date"]);
-    for field in ["api_key", "start_date", "base_url"] {
-        schema["properties"][field]["type"] = "string".into();
+    let props = schema["properties"]
+        .as_object_mut()
+        .expect("an object schema");
+    for (name, prop) in props.iter_mut() {
+        let p = prop.as_object_mut().expect("a property schema");
+        // Airbyte's form builder wants one plain type, and no Rust-specific number formats.
+        let kind = match name.as_str() {
+            "custom_field_option_labels" => "boolean",
+            "max_requests_per_second" => "number",
+            "request_timeout_seconds" | "max_retries" => "integer",
+            _ => "string",
+        };
+        p.insert("type".into(), kind.into());
+        if kind != "string" {
+            p.shift_remove("format");
+        }
+        if name == "custom_field_names" {
+            p.shift_remove("allOf");
+            p.insert("enum".into(), serde_json::json!(["key", "name", "both"]));
+        }
+    }
+    if let Some(s) = schema.as_object_mut() {
+        s.shift_remove("definitions");
     }
     schema["additionalProperties"] = true.into();
     schema
