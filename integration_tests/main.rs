@@ -3,6 +3,11 @@
 mod util;
 
 mod check;
+mod custom_fields;
+mod faults;
 mod packaging;
+mod parsers;
 mod read;
+mod resilience;
+mod singer;
 mod snapshots;

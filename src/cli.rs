@@ -1,4 +1,5 @@
-//! Command-line arguments: the Airbyte subcommands, parsed by clap into plain values.
+//! Command-line arguments: the Airbyte subcommands, and Singer's flags (`--config`, `--discover`,
+//! `--catalog`/`--properties`, `--state`, `--about`) for Meltano, parsed by clap into plain values.
 
 use std::path::PathBuf;
 
@@ -8,11 +9,73 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "source-pipedrive",
     version,
-    about = "Copies a whole Pipedrive CRM into data pipelines (Airbyte protocol on stdout)"
+    about = "Copies a whole Pipedrive CRM into data pipelines: Airbyte commands below, or Singer with --config"
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Singer: the config file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Singer: print the catalog.
+    #[arg(long)]
+    pub discover: bool,
+    /// Singer: the catalog of the streams to sync.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Singer: the catalog, under its older name.
+    #[arg(long, conflicts_with = "catalog")]
+    pub properties: Option<PathBuf>,
+    /// Singer: the state to resume from.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Singer: describe this tap.
+    #[arg(long)]
+    pub about: bool,
+    /// Singer: with --about, `json` or `markdown`.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// What to do, once the arguments are read.
+#[derive(Debug)]
+pub enum Job {
+    Airbyte(Command),
+    SingerAbout {
+        json: bool,
+    },
+    SingerDiscover {
+        config: PathBuf,
+    },
+    SingerSync {
+        config: PathBuf,
+        catalog: Option<PathBuf>,
+        state: Option<PathBuf>,
+    },
+}
+
+impl Cli {
+    pub fn job(self) -> Result<Job, String> {
+        if let Some(command) = self.command {
+            return Ok(Job::Airbyte(command));
+        }
+        if self.about {
+            return Ok(Job::SingerAbout {
+                json: self.format.as_deref() == Some("json"),
+            });
+        }
+        let Some(config) = self.config else {
+            return Err("give an Airbyte command (spec, check, discover, read, demo) or Singer's --config FILE; see --help".into());
+        };
+        if self.discover {
+            return Ok(Job::SingerDiscover { config });
+        }
+        Ok(Job::SingerSync {
+            config,
+            catalog: self.catalog.or(self.properties),
+            state: self.state,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +92,7 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Sync the streams of the catalog (every stream when no catalog is given).
+    /// Sync the streams of the catalog (the default catalog when none is given).
     Read {
         #[arg(long)]
         config: PathBuf,
@@ -37,6 +100,15 @@ pub enum Command {
         catalog: Option<PathBuf>,
         #[arg(long)]
         state: Option<PathBuf>,
+    },
+    /// Serve the sandbox Pipedrive on loopback until stopped, for trying clients against it.
+    Sandbox {
+        /// Loopback port; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Records per main resource.
+        #[arg(long, default_value_t = 1200)]
+        size: u64,
     },
     /// Run check, discover and a full sync against an embedded sandbox Pipedrive: no account needed.
     Demo {

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod custom_fields;
 pub mod error;
 pub mod http;
 pub mod output;
@@ -20,14 +21,32 @@ use cli::Command;
 use config::Config;
 use output::Output;
 
-pub fn run(command: Command, out: &mut Output) -> Result<()> {
+pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
+    let command = match job {
+        cli::Job::Airbyte(command) => command,
+        cli::Job::SingerAbout { json } => return commands::singer::about(json, out),
+        cli::Job::SingerDiscover { config } => {
+            let config = Config::load(&config)?;
+            out.redact(config.api_key.expose());
+            return commands::singer::discover(&config, out);
+        }
+        cli::Job::SingerSync {
+            config,
+            catalog,
+            state,
+        } => {
+            let config = Config::load(&config)?;
+            out.redact(config.api_key.expose());
+            return commands::singer::sync(&config, catalog.as_deref(), state.as_deref(), out);
+        }
+    };
     match command {
         Command::Spec => commands::spec(out)?,
         Command::Check { config } => commands::check(&config, out)?,
         Command::Discover { config } => {
             let config = Config::load(&config)?;
             out.redact(config.api_key.expose());
-            commands::discover(out)?
+            commands::discover(&config, out)?
         }
         Command::Read {
             config,
@@ -38,7 +57,7 @@ pub fn run(command: Command, out: &mut Output) -> Result<()> {
             out.redact(config.api_key.expose());
             let selected = match catalog {
                 Some(path) => catalog::load(&path)?,
-                None => catalog::all_streams(),
+                None => catalog::default_streams(),
             };
             let saved = match state {
                 Some(path) => state::load(&path)?,
@@ -47,6 +66,7 @@ pub fn run(command: Command, out: &mut Output) -> Result<()> {
             commands::read(&config, &selected, &saved, out)?;
         }
         Command::Demo { size } => commands::demo(size, out)?,
+        Command::Sandbox { port, size } => commands::serve(port, size)?,
     }
     out.flush()?;
     Ok(())

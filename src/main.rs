@@ -6,9 +6,15 @@ use clap::Parser;
 use source_pipedrive::{cli::Cli, error, output::Output, run};
 
 fn main() {
-    let cli = Cli::parse();
+    let job = match Cli::parse().job() {
+        Ok(job) => job,
+        Err(usage) => {
+            eprintln!("error: {usage}");
+            std::process::exit(2);
+        }
+    };
     let mut out = Output::stdout();
-    let Err(err) = run(cli.command, &mut out) else {
+    let Err(err) = run(job, &mut out) else {
         return;
     };
     if err.chain().any(|c| {

@@ -1,24 +1,55 @@
 //! The only writer of stdout. Protocol messages go out one JSON object per line through a large
 //! buffer that is flushed at each STATE checkpoint (so a destination never holds a state whose
-//! records it has not been sent) and at the end, not after every record.
+//! records it has not been sent) and at the end, not after every record. The same calls write
+//! Airbyte or Singer messages, so the read engine does not know which protocol it speaks.
 //! Text that a person reads (LOG, TRACE, connection status) passes through a scrubber that
 //! replaces the API key, as a last line of defence behind the rule that it never enters a message.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::protocol::airbyte::{
     Log, LogLevel, Message, RecordRef, SourceStats, State, StateType, StreamDescriptor,
     StreamState, StreamStatus, StreamStatusKind, Trace, TraceError,
 };
+use crate::protocol::singer;
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
 pub struct Output {
     out: BufWriter<Box<dyn Write + Send>>,
     secret: Option<String>,
+    singer: Option<Singer>,
+}
+
+/// What Singer output needs beyond the messages: each stream's SCHEMA (sent once, before its
+/// first record), the properties the catalog deselected, and the whole bookmarks document,
+/// which every STATE carries (a target keeps only the latest).
+pub struct Singer {
+    pub streams: HashMap<String, SingerStream>,
+    pub bookmarks: Map<String, Value>,
+    schema_sent: HashSet<String>,
+}
+
+pub struct SingerStream {
+    pub schema: Value,
+    pub key_properties: Vec<String>,
+    pub replication_key: Option<String>,
+    /// Properties the catalog deselected: left out of records.
+    pub deselected: Vec<String>,
+}
+
+impl Singer {
+    pub fn new(streams: HashMap<String, SingerStream>, bookmarks: Map<String, Value>) -> Singer {
+        Singer {
+            streams,
+            bookmarks,
+            schema_sent: HashSet::new(),
+        }
+    }
 }
 
 impl Output {
@@ -30,7 +61,13 @@ impl Output {
         Output {
             out: BufWriter::with_capacity(BUFFER_BYTES, w),
             secret: None,
+            singer: None,
         }
+    }
+
+    /// From now on, write Singer messages; logs go to stderr.
+    pub fn speak_singer(&mut self, singer: Singer) {
+        self.singer = Some(singer);
     }
 
     /// Text equal to this is replaced by `(redacted)` in every human-readable message.
@@ -47,18 +84,87 @@ impl Output {
         }
     }
 
+    /// One whole JSON document (Singer's `--discover`, `--about --format json`), pretty-printed.
+    pub fn document(&mut self, doc: &Value) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut self.out, doc)?;
+        self.out.write_all(b"\n")?;
+        Ok(self.flush()?)
+    }
+
+    /// Plain text for a person (`--about`).
+    pub fn text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        Ok(self.flush()?)
+    }
+
+    /// Singer targets save only what a STATE message carries: every run ends with one.
+    pub fn final_singer_state(&mut self) -> io::Result<()> {
+        if let Some(singer) = &self.singer {
+            let value = serde_json::json!({ "bookmarks": singer.bookmarks });
+            serde_json::to_writer(&mut self.out, &singer::Message::State { value })?;
+            self.out.write_all(b"\n")?;
+        }
+        self.flush()
+    }
+
     pub fn message(&mut self, m: &Message) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, m)?;
         self.out.write_all(b"\n")
     }
 
     pub fn record(&mut self, stream: &str, data: &Value) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, &RecordRef::new(stream, data, now_ms()))?;
+        let Some(singer) = &mut self.singer else {
+            serde_json::to_writer(&mut self.out, &RecordRef::new(stream, data, now_ms()))?;
+            return self.out.write_all(b"\n");
+        };
+        let info = singer.streams.get(stream);
+        if singer.schema_sent.insert(stream.to_string()) {
+            if let Some(info) = info {
+                let schema = singer::Message::Schema {
+                    stream: stream.to_string(),
+                    schema: info.schema.clone(),
+                    key_properties: info.key_properties.clone(),
+                    bookmark_properties: info.replication_key.iter().cloned().collect(),
+                };
+                serde_json::to_writer(&mut self.out, &schema)?;
+                self.out.write_all(b"\n")?;
+            }
+        }
+        let time_extracted =
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let projected;
+        let record = match info.filter(|i| !i.deselected.is_empty()) {
+            Some(i) => {
+                let mut r = data.clone();
+                if let Some(obj) = r.as_object_mut() {
+                    for p in &i.deselected {
+                        obj.shift_remove(p);
+                    }
+                }
+                projected = r;
+                &projected
+            }
+            None => data,
+        };
+        let message = singer::RecordRef {
+            kind: "RECORD",
+            stream,
+            record,
+            time_extracted: &time_extracted,
+        };
+        serde_json::to_writer(&mut self.out, &message)?;
         self.out.write_all(b"\n")
     }
 
     /// A per-stream checkpoint; flushed so the records before it are out first.
     pub fn state(&mut self, stream: &str, state: Value, records_since_last: u64) -> io::Result<()> {
+        if let Some(singer) = &mut self.singer {
+            singer.bookmarks.insert(stream.to_string(), state);
+            let value = serde_json::json!({ "bookmarks": singer.bookmarks });
+            serde_json::to_writer(&mut self.out, &singer::Message::State { value })?;
+            self.out.write_all(b"\n")?;
+            return self.flush();
+        }
         self.message(&Message::State {
             state: State {
                 kind: StateType::Stream,
@@ -76,12 +182,19 @@ impl Output {
 
     pub fn log(&mut self, level: LogLevel, message: &str) -> io::Result<()> {
         let message = self.scrub(message);
+        if self.singer.is_some() {
+            eprintln!("{level:?} {message}");
+            return Ok(());
+        }
         self.message(&Message::Log {
             log: Log { level, message },
         })
     }
 
     pub fn stream_status(&mut self, stream: &str, status: StreamStatusKind) -> io::Result<()> {
+        if self.singer.is_some() {
+            return Ok(());
+        }
         self.message(&Message::Trace {
             trace: Trace::StreamStatus {
                 emitted_at: now_ms() as f64,
@@ -101,6 +214,10 @@ impl Output {
         failure_type: &str,
         stream: Option<&str>,
     ) -> io::Result<()> {
+        if self.singer.is_some() {
+            eprintln!("ERROR ({failure_type}) {}", self.scrub(message));
+            return self.flush();
+        }
         let error = TraceError {
             message: self.scrub(message),
             internal_message: Some(self.scrub(internal)),
@@ -164,6 +281,58 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with(r#"{"type":"RECORD""#));
         assert!(lines[1].starts_with(r#"{"type":"STATE""#));
+    }
+
+    #[test]
+    fn singer_mode_sends_schema_once_and_whole_bookmarks() {
+        let sink = Shared::default();
+        let mut out = Output::new(Box::new(sink.clone()));
+        let mut streams = HashMap::new();
+        streams.insert(
+            "deals".to_string(),
+            SingerStream {
+                schema: serde_json::json!({"type": "object"}),
+                key_properties: vec!["id".into()],
+                replication_key: Some("update_time".into()),
+                deselected: vec!["secret_field".into()],
+            },
+        );
+        let mut bookmarks = Map::new();
+        bookmarks.insert(
+            "notes".into(),
+            serde_json::json!({"update_time": "2024-01-01T00:00:00Z"}),
+        );
+        out.speak_singer(Singer::new(streams, bookmarks));
+        out.record("deals", &serde_json::json!({"id": 1, "secret_field": 2}))
+            .unwrap();
+        out.record("deals", &serde_json::json!({"id": 2})).unwrap();
+        out.stream_status("deals", StreamStatusKind::Complete)
+            .unwrap();
+        out.state(
+            "deals",
+            serde_json::json!({"update_time": "2025-01-01T00:00:00Z"}),
+            2,
+        )
+        .unwrap();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["type"], "SCHEMA");
+        assert_eq!(lines[0]["key_properties"], serde_json::json!(["id"]));
+        assert_eq!(
+            lines[1]["record"],
+            serde_json::json!({"id": 1}),
+            "deselected properties are left out"
+        );
+        assert_eq!(lines[2]["type"], "RECORD");
+        assert_eq!(
+            lines[3]["value"]["bookmarks"],
+            serde_json::json!({"notes": {"update_time": "2024-01-01T00:00:00Z"}, "deals": {"update_time": "2025-01-01T00:00:00Z"}}),
+            "the bookmarks of streams not synced this run are kept"
+        );
     }
 
     #[test]

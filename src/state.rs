@@ -29,11 +29,34 @@ pub fn load(path: &Path) -> Result<SavedState> {
         .map_err(|e| ConnectorError::config(format!("state file {}: {e:#}", path.display())).into())
 }
 
+/// Singer state (`{"bookmarks": {...}}`, possibly inside a STATE message's `value`): the
+/// bookmarks, which are the per-stream states.
+fn singer_bookmarks(value: &Value) -> Option<&serde_json::Map<String, Value>> {
+    let value = value
+        .get("value")
+        .filter(|v| v.get("bookmarks").is_some())
+        .unwrap_or(value);
+    value.get("bookmarks").and_then(Value::as_object)
+}
+
+/// The bookmarks of a Singer state text, to carry into every STATE a Singer run writes.
+pub fn bookmarks(text: &str) -> serde_json::Map<String, Value> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .as_ref()
+        .and_then(singer_bookmarks)
+        .cloned()
+        .unwrap_or_default()
+}
+
 pub fn parse(text: &str) -> Result<SavedState> {
     if text.trim().is_empty() {
         return Ok(SavedState::default());
     }
-    let value: Value = serde_json::from_str(text).context("not valid JSON")?;
+    let mut value: Value = serde_json::from_str(text).context("not valid JSON")?;
+    if let Some(b) = singer_bookmarks(&value) {
+        value = Value::Object(b.clone());
+    }
     let mut saved = HashMap::new();
     match value {
         Value::Null => {}
@@ -124,6 +147,24 @@ mod tests {
             Some(&json!({"update_time": "2024-01-01 00:00:00"}))
         );
         assert_eq!(legacy.get("gone"), None);
+    }
+
+    #[test]
+    fn singer_bookmarks() {
+        let text = r#"{"bookmarks": {"deals": {"update_time": "2024-01-01T00:00:00Z"}, "other": {"x": 1}}}"#;
+        assert_eq!(
+            parse(text).unwrap().get("deals"),
+            Some(&json!({"update_time": "2024-01-01T00:00:00Z"}))
+        );
+        assert_eq!(
+            bookmarks(text).len(),
+            2,
+            "all bookmarks are carried forward"
+        );
+        let wrapped =
+            r#"{"value": {"bookmarks": {"notes": {"update_time": "2024-01-01T00:00:00Z"}}}}"#;
+        assert!(parse(wrapped).unwrap().get("notes").is_some());
+        assert!(bookmarks("[]").is_empty());
     }
 
     #[test]
