@@ -113,3 +113,20 @@ fn metadata_has_what_airbyte_requires() {
     assert!(metadata.contains("- language:rust"));
     assert!(metadata.contains("api.pipedrive.com"));
 }
+
+#[test]
+fn readme_lists_every_stream() {
+    let readme = read("README.md");
+    for def in source_pipedrive::streams::STREAMS {
+        let row = readme.lines().any(|l| {
+            l.starts_with(&format!("| {} ", def.name))
+                || l.starts_with(&format!("| {} ⤷", def.name))
+        });
+        assert!(row, "README.md's stream table lacks {}", def.name);
+        assert!(
+            readme.contains(&format!("`{}", def.path.split('?').next().unwrap())),
+            "README.md lacks the endpoint of {}",
+            def.name
+        );
+    }
+}

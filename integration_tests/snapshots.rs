@@ -25,3 +25,29 @@ fn discover() {
     r.assert_ok();
     insta::assert_json_snapshot!("discover", single_message(&r.stdout));
 }
+
+#[test]
+fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
+    let spec = single_message(&run(&["spec"]).stdout);
+    let schema = &spec["spec"]["connectionSpecification"];
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap();
+    let good = serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "both",
+                                  "max_requests_per_second": 2.5, "max_retries": 3, "request_timeout_seconds": 30});
+    assert!(validator.is_valid(&good));
+    for bad in [
+        serde_json::json!({"start_date": "2024-05-01T00:00:00Z"}),
+        serde_json::json!({"api_key": "k", "start_date": "May 1st"}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "label"}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_retries": 99}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+    let walk = serde_json::to_string(schema).unwrap();
+    assert!(
+        !walk.contains("$ref") && !walk.contains("uint"),
+        "plain JSON Schema for Airbyte's form builder"
+    );
+}
