@@ -1378,6 +1378,17 @@ impl Dataset {
     }
 
     pub(crate) fn insert(&self, r: Resource, now: i64) -> Value {
+        self.insert_with(r, now, |_| {})
+    }
+
+    /// Adds a record like `insert`, then lets `shape` set fields a client chose (a webhook
+    /// created through the API keeps the URL and events it was given).
+    pub(crate) fn insert_with(
+        &self,
+        r: Resource,
+        now: i64,
+        shape: impl FnOnce(&mut Map<String, Value>),
+    ) -> Value {
         assert!(
             Dataset::parent(r).is_none(),
             "sandbox: {} are derived from their parent; edit the parent instead",
@@ -1396,6 +1407,7 @@ impl Dataset {
         if let Value::Object(map) = &mut record {
             set_times(r, map, Some(now), now);
             self.fill_added(r, ordinal, map);
+            shape(map);
         }
         layer.entries.insert(
             ordinal,

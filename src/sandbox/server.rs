@@ -1,5 +1,5 @@
 //! The sandbox's HTTP side: a std-only HTTP/1.1 server on loopback that routes GET requests
-//! the way Pipedrive does, and is as strict as Pipedrive about the token header, parameters,
+//! (and the Webhooks API's POST and DELETE) the way Pipedrive does, and is as strict as Pipedrive about the token header, parameters,
 //! burst and daily rate limits, so a connector that passes here has met the real rules. Like
 //! the real service it also fails now and then (5xx, bodies cut short, HTML pages, slow
 //! answers; see `Faults`), and its CDN blocks a client that keeps sending through 429s.
@@ -20,6 +20,8 @@ use super::data::{
     MAIL_FOLDERS, PROJECT_STATUSES,
 };
 
+mod webhook_api;
+
 const WINDOW: Duration = Duration::from_secs(2);
 /// Burst 429s within one window that the CDN tolerates before it blocks the client.
 const TOLERATED_429S: usize = 3;
@@ -28,6 +30,9 @@ const BLOCK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 const ERROR_INFO: &str = "Please check developers.pipedrive.com";
 /// Longest request head accepted; real clients send a few hundred bytes.
 const MAX_HEAD: usize = 64 * 1024;
+/// Longest request body kept; a webhook's settings take a few hundred bytes, and anything
+/// longer is read past (so the connection stays usable) and refused with 413.
+const MAX_BODY: u64 = 1024 * 1024;
 /// An idle keep-alive connection is dropped after this, like a server-side idle timeout.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -201,6 +206,8 @@ struct Limits {
 
 struct Shared {
     opts: SandboxOptions,
+    /// Where the sandbox listens: its own URL is a Pipedrive API URL, which no webhook may use.
+    addr: SocketAddr,
     data: Dataset,
     clock: Clock,
     limits: Mutex<Limits>,
@@ -208,6 +215,9 @@ struct Shared {
     /// Requests received so far; a request's number decides its fault.
     received: AtomicU64,
     stop: AtomicBool,
+    /// Held while a webhook is added or deleted, so two POSTs cannot both take the last of a
+    /// user's 40 places.
+    webhook_writes: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,6 +233,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             data: Dataset::new(opts.seed, opts.size),
             opts,
+            addr,
             clock: Clock {
                 origin: Instant::now(),
                 start,
@@ -239,6 +250,7 @@ impl Sandbox {
             log: Mutex::new(Vec::new()),
             received: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            webhook_writes: Mutex::new(()),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
@@ -261,6 +273,12 @@ impl Sandbox {
 
     pub fn dataset(&self) -> &Dataset {
         &self.shared.data
+    }
+
+    /// The webhooks `GET /v1/webhooks` lists now: the generated ones and those created through
+    /// `POST /v1/webhooks`, minus the deleted ones; passwords masked.
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.shared.data.records(Resource::Webhooks)
     }
 
     /// Edits a record: a visible field changes and update_time becomes the fake now.
@@ -349,6 +367,10 @@ struct Request {
     target: String,
     headers: Vec<(String, String)>,
     close: bool,
+    /// The body, if it was at most `MAX_BODY` bytes.
+    body: Vec<u8>,
+    /// The body was longer than `MAX_BODY` and was read past, not kept.
+    oversized: bool,
 }
 
 impl Request {
@@ -424,7 +446,7 @@ fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.to_string())
 }
 
-/// Reads one request head and skips its body. `None` means the client closed the connection.
+/// Reads one request, head and body. `None` means the client closed the connection.
 fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
     let mut head = Vec::new();
     loop {
@@ -468,6 +490,8 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         target: target.to_string(),
         headers,
         close: false,
+        body: Vec::new(),
+        oversized: false,
     };
     let connection = request
         .header("connection")
@@ -475,33 +499,53 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         .to_ascii_lowercase();
     request.close = connection.contains("close")
         || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
-    skip_body(reader, &request)?;
+    read_body(reader, &mut request)?;
     Ok(Some(request))
 }
 
-fn skip_body(reader: &mut impl BufRead, request: &Request) -> io::Result<()> {
+/// Reads the body framed by chunks or Content-Length, keeping at most `MAX_BODY` bytes.
+fn read_body(reader: &mut impl BufRead, request: &mut Request) -> io::Result<()> {
     let chunked = request
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let length = match request.header("content-length") {
+        Some(v) if !chunked => v
+            .parse::<u64>()
+            .map_err(|_| invalid("bad content-length"))?,
+        _ => 0,
+    };
+    let mut body = Vec::new();
+    let mut oversized = false;
+    let mut keep = |reader: &mut dyn Read, n: u64| -> io::Result<()> {
+        let room = MAX_BODY.saturating_sub(body.len() as u64);
+        let expected = body.len() as u64 + n.min(room);
+        reader.take(n.min(room)).read_to_end(&mut body)?;
+        if (body.len() as u64) < expected {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if n > room {
+            oversized = true;
+            io::copy(&mut reader.take(n - room), &mut io::sink())?;
+        }
+        Ok(())
+    };
     if chunked {
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
             let size = size.split(';').next().unwrap_or("").trim();
             let size = u64::from_str_radix(size, 16).map_err(|_| invalid("bad chunk size"))?;
-            io::copy(&mut reader.take(size + 2), &mut io::sink())?;
+            keep(reader, size)?;
+            io::copy(&mut reader.take(2), &mut io::sink())?;
             if size == 0 {
-                return Ok(());
+                break;
             }
         }
+    } else {
+        keep(reader, length)?;
     }
-    let length = match request.header("content-length") {
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| invalid("bad content-length"))?,
-        None => 0,
-    };
-    io::copy(&mut reader.take(length), &mut io::sink())?;
+    request.body = body;
+    request.oversized = oversized;
     Ok(())
 }
 
@@ -513,6 +557,7 @@ fn write_response(
 ) -> io::Result<()> {
     let reason = match response.status {
         200 => "OK",
+        201 => "Created",
         400 => "Bad Request",
         401 => "Unauthorized",
         402 => "Payment Required",
@@ -520,6 +565,8 @@ fn write_response(
         404 => "Not Found",
         405 => "Method Not Allowed",
         410 => "Gone",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -623,6 +670,8 @@ enum Route {
     /// A field-definitions list: v2 cursor pages, v1 offset pages (lead fields) or all at once
     /// (note fields).
     Fields(Resource),
+    /// One webhook, `/v1/webhooks/{id}`: it can only be deleted.
+    Webhook(String),
 }
 
 impl Route {
@@ -682,6 +731,7 @@ impl Route {
             ["callLogs"] => Route::OffsetList(R::CallLogs),
             ["mailbox", "mailThreads"] => Route::OffsetList(R::MailThreads),
             ["webhooks"] => Route::FullList(R::Webhooks),
+            ["webhooks", id] => Route::Webhook(id.to_string()),
             ["deals", id, "changelog"] => Route::Child(R::DealChangelog, id.to_string()),
             ["roles", id, "assignments"] => Route::Child(R::RoleAssignments, id.to_string()),
             ["permissionSets", id, "assignments"] => {
@@ -698,11 +748,24 @@ impl Route {
         })
     }
 
-    /// Token costs as Pipedrive's spec lists them (reference §4).
+    /// Whether the route answers `method`. The sandbox is read-only but for the Webhooks API,
+    /// whose list also takes POST and whose items take DELETE (reference §8).
+    fn allows(&self, method: &str) -> bool {
+        match self {
+            Route::FullList(Resource::Webhooks) => matches!(method, "GET" | "POST"),
+            Route::Webhook(_) => method == "DELETE",
+            _ => method == "GET",
+        }
+    }
+
+    /// Token costs as Pipedrive's spec lists them (reference §4); creating a webhook costs
+    /// what listing them does.
     fn cost(&self) -> u64 {
         use Resource as R;
         let r = match self {
             Route::Me => return 2,
+            // "Delete single" in the generic table; the spec's own figure is not public.
+            Route::Webhook(_) => return 6,
             Route::CursorList(r)
             | Route::OffsetList(r)
             | Route::FullList(r)
@@ -950,27 +1013,32 @@ impl Shared {
             path.starts_with(prefix.as_str())
                 || v1_alias.is_some_and(|p| p.starts_with(prefix.as_str()))
         });
+        // Unknown paths answer 404 to a GET and 405 to any other method.
+        let allowed = route
+            .as_ref()
+            .map_or(request.method == "GET", |r| r.allows(&request.method));
         let faults = &self.opts.faults;
         let fault = match &route {
             Some(Route::Me) if !faults.include_users_me => None,
-            Some(_) if request.method == "GET" && denied.is_none() => faults.pick(sequence),
+            Some(_) if allowed && request.method == "GET" && denied.is_none() => {
+                faults.pick(sequence)
+            }
             _ => None,
         };
-        let mut response = if request.method != "GET" {
+        let mut response = if !allowed {
             error(405, "Method not allowed")
         } else if let Some((_, status)) = denied {
             error(*status, deny_message(*status))
         } else if let Some(f) = fault.filter(|f| f.replaces_answer()) {
             fault_response(f)
         } else if let Some(route) = &route {
-            self.serve(route, &Params(query))
+            self.serve(route, request, &Params(query))
         } else {
             error(404, "Unknown method .")
         };
         response.fault = fault;
-        let charged = request.method == "GET"
-            && response.status != 404
-            && !fault.is_some_and(Fault::replaces_answer);
+        let charged =
+            allowed && response.status != 404 && !fault.is_some_and(Fault::replaces_answer);
         let cost = if charged { cost } else { 0 };
         lock(&self.limits).spent += cost;
         (response, cost)
@@ -1005,8 +1073,12 @@ impl Shared {
         headers
     }
 
-    fn serve(&self, route: &Route, params: &Params) -> Response {
+    fn serve(&self, route: &Route, request: &Request, params: &Params) -> Response {
         let result = match route {
+            Route::FullList(Resource::Webhooks) if request.method == "POST" => {
+                Ok(self.add_webhook(request))
+            }
+            Route::Webhook(id) => Ok(self.delete_webhook(id)),
             Route::CursorList(r) => self.cursor_list(*r, params),
             Route::OffsetList(r) => self.offset_list(*r, params),
             Route::FullList(r) => Ok(self.full_list(*r, params)),
@@ -1653,12 +1725,31 @@ mod tests {
         }
 
         fn request(&mut self, method: &str, target: &str) -> Reply {
+            self.send(method, target, None, b"")
+        }
+
+        /// A request with a body of `content_type` (none: no Content-Type header).
+        fn send(
+            &mut self,
+            method: &str,
+            target: &str,
+            content_type: Option<&str>,
+            body: &[u8],
+        ) -> Reply {
             let mut head = format!("{method} {target} HTTP/1.1\r\nHost: sandbox\r\n");
             if let Some(token) = &self.token {
                 head.push_str(&format!("x-api-token: {token}\r\n"));
             }
+            if let Some(content_type) = content_type {
+                head.push_str(&format!("Content-Type: {content_type}\r\n"));
+            }
+            if !body.is_empty() {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
             head.push_str("\r\n");
-            self.reader.get_mut().write_all(head.as_bytes()).unwrap();
+            let stream = self.reader.get_mut();
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body).unwrap();
             let mut line = String::new();
             self.reader.read_line(&mut line).unwrap();
             let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -2971,25 +3062,33 @@ mod tests {
             ..Faults::default()
         });
         let mut client = Client::new(&sandbox);
+        let mut refused = Vec::new();
         for method in ["POST", "PUT", "PATCH", "DELETE"] {
-            for path in [
-                "/api/v2/deals",
-                "/v1/notes/1",
-                "/api/v2/dealFields",
-                "/v1/webhooks",
-            ] {
-                let reply = client.request(method, path);
-                assert_eq!(reply.status, 405, "{method} {path}");
-                assert_eq!(reply.body["success"], false);
+            for path in ["/api/v2/deals", "/v1/notes/1", "/api/v2/dealFields"] {
+                refused.push((method, path));
             }
         }
+        // The Webhooks API takes POST on the list and DELETE on an item, and nothing else.
+        refused.extend([
+            ("PUT", "/v1/webhooks"),
+            ("PATCH", "/v1/webhooks"),
+            ("GET", "/v1/webhooks/1"),
+            ("POST", "/v1/webhooks/1"),
+            ("PUT", "/v1/webhooks/1"),
+        ]);
+        for (method, path) in &refused {
+            let reply = client.request(method, path);
+            assert_eq!(reply.status, 405, "{method} {path}");
+            assert_eq!(reply.body["success"], false);
+        }
         let log = sandbox.requests();
-        assert_eq!(log.len(), 16);
+        assert_eq!(log.len(), refused.len());
         assert!(log
             .iter()
             .all(|e| e.status == 405 && e.token_cost == 0 && e.fault.is_none()));
         let methods: Vec<&str> = log.iter().map(|e| e.method.as_str()).collect();
-        assert_eq!(methods[..5], ["POST", "POST", "POST", "POST", "PUT"]);
+        let sent: Vec<&str> = refused.iter().map(|(method, _)| *method).collect();
+        assert_eq!(methods, sent);
     }
 
     #[test]
@@ -3016,5 +3115,401 @@ mod tests {
             decode_cursor(&cursor, "billing_date", false),
             Some((1_700_000_000 - 1_700_000_000 % 86_400, 7))
         );
+    }
+
+    fn post_webhook(client: &mut Client, body: &Value) -> Reply {
+        client.send(
+            "POST",
+            "/v1/webhooks",
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    }
+
+    fn hook(url: &str) -> Value {
+        json!({
+            "subscription_url": url,
+            "event_action": "*",
+            "event_object": "deal",
+            "name": "Connector deals 🔔",
+        })
+    }
+
+    #[test]
+    fn webhooks_are_created_listed_and_deleted() {
+        let sandbox = start(50);
+        let mut client = Client::new(&sandbox);
+        let before = client.get("/v1/webhooks");
+        assert_eq!(before.body["data"].as_array().unwrap().len(), 3);
+
+        let mut body = hook("https://hooks.example.com/pipedrive?tenant=7");
+        body["http_auth_user"] = json!("receiver");
+        body["http_auth_password"] = json!("s3cret-pässword");
+        body["version"] = json!("1.0");
+        body["unknown_field"] = json!("ignored");
+        let created = post_webhook(&mut client, &body);
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["success"], true);
+        assert_eq!(created.body["status"], "ok");
+        let data = &created.body["data"];
+        assert_eq!(data["id"], 4);
+        assert_eq!(data["subscription_url"], body["subscription_url"]);
+        assert_eq!(data["event_action"], "*");
+        assert_eq!(data["event_object"], "deal");
+        assert_eq!(data["name"], "Connector deals 🔔");
+        assert_eq!(data["version"], "1.0");
+        assert_eq!(data["user_id"], 1, "the token's user by default");
+        assert_eq!(data["owner_id"], 1);
+        assert_eq!(data["is_active"], 1);
+        assert_eq!(data["type"], "general");
+        assert_eq!(data["http_auth_user"], "receiver");
+        assert_eq!(data["http_auth_password"], "********");
+        assert_eq!(data["last_delivery_time"], Value::Null);
+        assert_eq!(data["last_http_status"], Value::Null);
+        assert!(data.get("unknown_field").is_none());
+        let add_time = data["add_time"].as_str().unwrap();
+        assert!(secs(&json!(add_time)).abs_diff(sandbox.now().timestamp()) <= 2);
+        // Shaped like the generated webhooks, field for field.
+        let generated = &before.body["data"][0];
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(data), keys(generated));
+
+        let listed = client.get("/v1/webhooks");
+        let rows = listed.body["data"].as_array().unwrap().clone();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(&rows[3], data);
+        assert_eq!(sandbox.webhooks(), rows);
+        assert!(!listed.body.to_string().contains("s3cret"));
+        assert!(!sandbox
+            .webhooks()
+            .iter()
+            .any(|w| w.to_string().contains("s3cret")));
+
+        // Defaults: version 2.0, no credentials.
+        let plain = post_webhook(&mut client, &hook("http://127.0.0.1:9/in"));
+        assert_eq!(plain.status, 201, "{}", plain.body);
+        assert_eq!(plain.body["data"]["id"], 5);
+        assert_eq!(plain.body["data"]["version"], "2.0");
+        assert_eq!(plain.body["data"]["http_auth_user"], Value::Null);
+        assert_eq!(plain.body["data"]["http_auth_password"], Value::Null);
+
+        let deleted = client.request("DELETE", "/v1/webhooks/4");
+        assert_eq!(deleted.status, 200, "{}", deleted.body);
+        assert_eq!(deleted.body, json!({"success": true, "status": "ok"}));
+        let again = client.request("DELETE", "/v1/webhooks/4");
+        assert_eq!(again.status, 404);
+        assert_eq!(again.body["success"], false);
+        assert_eq!(again.body["error_info"], ERROR_INFO);
+        assert_eq!(client.request("DELETE", "/v1/webhooks/99").status, 404);
+        assert_eq!(client.request("DELETE", "/v1/webhooks/x").status, 400);
+        // Generated webhooks can be deleted too.
+        assert_eq!(client.request("DELETE", "/api/v1/webhooks/2").status, 200);
+        let ids = client.get("/v1/webhooks").ids();
+        assert_eq!(ids, vec![json!(1), json!(3), json!(5)]);
+        assert_eq!(ids_of(&sandbox.webhooks()), ids);
+
+        let log = sandbox.requests();
+        let costs: Vec<(&str, u16, u64)> = log
+            .iter()
+            .map(|e| (e.method.as_str(), e.status, e.token_cost))
+            .collect();
+        assert_eq!(
+            costs,
+            [
+                ("GET", 200, 10),
+                ("POST", 201, 10),
+                ("GET", 200, 10),
+                ("POST", 201, 10),
+                ("DELETE", 200, 6),
+                ("DELETE", 404, 0),
+                ("DELETE", 404, 0),
+                ("DELETE", 400, 6),
+                ("DELETE", 200, 6),
+                ("GET", 200, 10),
+            ]
+        );
+    }
+
+    #[test]
+    fn webhook_settings_are_validated() {
+        let sandbox = start(50);
+        let own_url = format!("{}/hooks", sandbox.base_url());
+        let mut client = Client::new(&sandbox);
+        let cases: Vec<(Value, &[&str])> = vec![
+            (
+                json!({}),
+                &["subscription_url", "event_action", "event_object", "name"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal"}),
+                &["name"],
+            ),
+            (
+                json!({"subscription_url": "", "event_action": "*", "event_object": "deal", "name": "n"}),
+                &["subscription_url"],
+            ),
+            (
+                json!({"subscription_url": 7, "event_action": "*", "event_object": "deal", "name": "n"}),
+                &["subscription_url"],
+            ),
+            (hook("/relative/path"), &["subscription_url"]),
+            (hook("ftp://files.example.com/in"), &["subscription_url"]),
+            (
+                hook("https://user:pw@hooks.example.com/in"),
+                &["subscription_url"],
+            ),
+            (
+                hook("https://api.pipedrive.com/v1/deals"),
+                &["subscription_url"],
+            ),
+            (
+                hook("https://acme.pipedrive.com/api/v2/deals"),
+                &["subscription_url"],
+            ),
+            (hook(&own_url), &["subscription_url"]),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "updated", "event_object": "deal", "name": "n"}),
+                &["event_action"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deals", "name": "n"}),
+                &["event_object"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "activityType", "name": "n"}),
+                &["event_object"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal", "name": "n", "version": "3.0"}),
+                &["version"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal", "name": "n", "version": 2}),
+                &["version"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal", "name": "n", "user_id": 999}),
+                &["user_id"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal", "name": "n", "user_id": "two"}),
+                &["user_id"],
+            ),
+            (
+                json!({"subscription_url": "https://x.example/h", "event_action": "*", "event_object": "deal", "name": "n", "http_auth_user": ["a"]}),
+                &["http_auth_user"],
+            ),
+        ];
+        for (body, fields) in &cases {
+            let reply = post_webhook(&mut client, body);
+            assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+            assert_eq!(reply.body["success"], false);
+            assert_eq!(reply.body["status"], "error");
+            assert_eq!(reply.body["error_info"], ERROR_INFO);
+            assert!(reply.body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Validation failed"));
+            let mut named: Vec<&str> = reply.body["errors"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            named.sort_unstable();
+            let mut expected = fields.to_vec();
+            expected.sort_unstable();
+            assert_eq!(named, expected, "{body}");
+        }
+        // Bodies that are not a JSON object, or are not declared as JSON or a form.
+        let valid = hook("https://x.example/h").to_string();
+        let raw: [(Option<&str>, &[u8]); 4] = [
+            (Some("application/json"), b"{\"name\": "),
+            (Some("application/json"), b"[1, 2]"),
+            (Some("text/plain"), valid.as_bytes()),
+            (None, valid.as_bytes()),
+        ];
+        for (content_type, body) in raw {
+            let reply = client.send("POST", "/v1/webhooks", content_type, body);
+            assert_eq!(reply.status, 400, "{content_type:?}: {}", reply.body);
+            assert!(reply.body["errors"].is_object());
+        }
+        // Every 2026 entity and the wildcards are accepted.
+        for object in [
+            "deal_installment",
+            "deal_product",
+            "board",
+            "phase",
+            "project",
+            "task",
+            "*",
+        ] {
+            let mut body = hook("https://x.example/h");
+            body["event_object"] = json!(object);
+            body["event_action"] = json!("delete");
+            assert_eq!(post_webhook(&mut client, &body).status, 201, "{object}");
+        }
+        assert_eq!(sandbox.webhooks().len(), 3 + 7);
+    }
+
+    #[test]
+    fn webhooks_come_as_forms_and_chunks_and_not_too_big() {
+        let sandbox = start(50);
+        let mut client = Client::new(&sandbox);
+        let form = "subscription_url=https%3A%2F%2Fhooks.example.com%2Fin%3Fa%3D1&event_action=change\
+                    &event_object=person&name=Form+hook+%E2%9C%93&user_id=2&http_auth_user=u&http_auth_password=p";
+        let reply = client.send(
+            "POST",
+            "/v1/webhooks",
+            Some("application/x-www-form-urlencoded"),
+            form.as_bytes(),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let data = &reply.body["data"];
+        assert_eq!(data["subscription_url"], "https://hooks.example.com/in?a=1");
+        assert_eq!(data["name"], "Form hook ✓");
+        assert_eq!(data["user_id"], 2);
+        assert_eq!(data["http_auth_password"], "********");
+
+        // A chunked JSON body, sent by hand.
+        let body = hook("https://hooks.example.com/chunked").to_string();
+        let (a, b) = body.split_at(10);
+        let request = format!(
+            "POST /v1/webhooks HTTP/1.1\r\nHost: sandbox\r\nx-api-token: sandbox-api-key\r\n\
+             Content-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        );
+        let mut stream = TcpStream::connect(sandbox.addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 201 Created"), "{answer}");
+
+        // A 2 MB body is read past and refused; the connection stays usable.
+        let mut huge = hook("https://hooks.example.com/huge");
+        huge["name"] = json!("x".repeat(2 << 20));
+        let reply = post_webhook(&mut client, &huge);
+        assert_eq!(reply.status, 413);
+        assert_eq!(reply.body["success"], false);
+        assert_eq!(client.get("/v1/webhooks").status, 200);
+        assert_eq!(sandbox.webhooks().len(), 5);
+    }
+
+    #[test]
+    fn forty_webhooks_per_user() {
+        let sandbox = start(50);
+        let mut client = Client::new(&sandbox);
+        // The three generated webhooks belong to user 1.
+        for n in 4..=40 {
+            let reply = post_webhook(&mut client, &hook(&format!("https://x.example/{n}")));
+            assert_eq!(reply.status, 201, "{n}: {}", reply.body);
+        }
+        let full = post_webhook(&mut client, &hook("https://x.example/41"));
+        assert_eq!(full.status, 422);
+        assert_eq!(full.body["success"], false);
+        assert_eq!(full.body["error"], "Webhooks limit reached");
+        assert_eq!(sandbox.webhooks().len(), 40);
+        // Another user has places of their own, and a deletion frees one.
+        let mut other = hook("https://x.example/other");
+        other["user_id"] = json!(2);
+        assert_eq!(post_webhook(&mut client, &other).status, 201);
+        assert_eq!(client.request("DELETE", "/v1/webhooks/7").status, 200);
+        assert_eq!(
+            post_webhook(&mut client, &hook("https://x.example/again")).status,
+            201
+        );
+        assert_eq!(
+            post_webhook(&mut client, &hook("https://x.example/no")).status,
+            422
+        );
+        // A refused creation still spends its tokens, like any answered request.
+        let log = sandbox.requests();
+        assert!(log
+            .iter()
+            .filter(|e| e.status == 422)
+            .all(|e| e.token_cost == 10));
+    }
+
+    #[test]
+    fn webhook_writes_meet_the_token_deny_and_fault_rules() {
+        let sandbox = Sandbox::start(SandboxOptions {
+            size: 50,
+            deny: vec![("/v1/webhooks".into(), 403)],
+            faults: Faults {
+                server_error_rate: 1.0,
+                ..Faults::default()
+            },
+            ..SandboxOptions::default()
+        })
+        .unwrap();
+        let mut client = Client::new(&sandbox);
+        // A token without the admin scope is refused writes as well as reads.
+        assert_eq!(
+            post_webhook(&mut client, &hook("https://x.example/h")).status,
+            403
+        );
+        assert_eq!(client.request("DELETE", "/v1/webhooks/1").status, 403);
+        client.token = Some("wrong".into());
+        assert_eq!(
+            post_webhook(&mut client, &hook("https://x.example/h")).status,
+            401
+        );
+        assert_eq!(sandbox.webhooks().len(), 3);
+
+        // Faults hit GETs only, so a write is answered for real.
+        let sandbox = faulty(Faults {
+            server_error_rate: 1.0,
+            ..Faults::default()
+        });
+        let mut client = Client::new(&sandbox);
+        assert_eq!(
+            post_webhook(&mut client, &hook("https://x.example/h")).status,
+            201
+        );
+        assert_eq!(client.request("DELETE", "/v1/webhooks/4").status, 200);
+        assert!(client.get("/v1/webhooks").status >= 500);
+        assert!(sandbox.requests()[..2].iter().all(|e| e.fault.is_none()));
+    }
+
+    /// Every property a listed webhook has matches the JSON type the connector's schema allows.
+    #[test]
+    fn created_webhooks_fit_the_connector_schema() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schemas/webhooks.json")).unwrap();
+        let sandbox = start(50);
+        let mut client = Client::new(&sandbox);
+        let mut full = hook("https://x.example/h");
+        full["http_auth_user"] = json!("u");
+        full["http_auth_password"] = json!("p");
+        post_webhook(&mut client, &full);
+        post_webhook(&mut client, &hook("https://x.example/plain"));
+        let rows = client.get("/v1/webhooks").body["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(rows.len(), 5);
+        let properties = schema["properties"].as_object().unwrap();
+        for row in &rows {
+            for (name, spec) in properties {
+                let value = &row[name];
+                let kind = match value {
+                    Value::Null => "null",
+                    Value::Bool(_) => "boolean",
+                    Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+                    Value::Number(_) => "number",
+                    Value::String(_) => "string",
+                    Value::Array(_) => "array",
+                    Value::Object(_) => "object",
+                };
+                let allowed: Vec<&str> = match &spec["type"] {
+                    Value::String(t) => vec![t.as_str()],
+                    Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                    _ => unreachable!("{name}"),
+                };
+                assert!(allowed.contains(&kind), "{name}: {value} in {row}");
+            }
+        }
     }
 }
