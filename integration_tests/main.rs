@@ -11,3 +11,4 @@ mod read;
 mod resilience;
 mod singer;
 mod snapshots;
+mod webhooks;

@@ -37,6 +37,34 @@ pub struct Cli {
     pub format: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum WebhookAction {
+    /// WRITES to Pipedrive: create a webhook (v2, every action) per object that has none for --url.
+    Register {
+        #[arg(long)]
+        config: PathBuf,
+        /// The public URL Pipedrive delivers to (where `listen` is reachable).
+        #[arg(long)]
+        url: String,
+        /// Objects to subscribe to, comma-separated; default every object with a stream.
+        #[arg(long, value_delimiter = ',')]
+        objects: Vec<String>,
+    },
+    /// List the company's webhooks (as RECORD messages of the webhooks stream).
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// WRITES to Pipedrive: remove webhooks by id, or --all of those this connector registered.
+    Remove {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        all: bool,
+        ids: Vec<u64>,
+    },
+}
+
 /// What to do, once the arguments are read.
 #[derive(Debug)]
 pub enum Job {
@@ -100,6 +128,28 @@ pub enum Command {
         catalog: Option<PathBuf>,
         #[arg(long)]
         state: Option<PathBuf>,
+    },
+    /// Manage the webhooks that feed `listen`. register and remove WRITE to Pipedrive: they are
+    /// the only commands that do.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+    /// Real-time sync: receive Pipedrive's webhook deliveries and write them as records, with a
+    /// reconciliation read at start-up and every --reconcile-every seconds. Reads only.
+    Listen {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Address to listen on; put a TLS-terminating proxy in front of it.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        bind: String,
+        /// Seconds between reconciliation reads.
+        #[arg(long, default_value_t = 3600)]
+        reconcile_every: u64,
     },
     /// Serve the sandbox Pipedrive on loopback until stopped, for trying clients against it.
     Sandbox {

@@ -86,6 +86,20 @@ pub struct RawConfig {
         extend("order" = 7)
     )]
     pub max_retries: Option<u32>,
+
+    #[schemars(
+        title = "Webhook user",
+        description = "Real-time sync only: the HTTP basic auth user Pipedrive sends webhook deliveries with (`webhooks register`, `listen`).",
+        extend("airbyte_secret" = true, "order" = 8)
+    )]
+    pub webhook_user: Option<String>,
+
+    #[schemars(
+        title = "Webhook password",
+        description = "Real-time sync only: the HTTP basic auth password of webhook deliveries.",
+        extend("airbyte_secret" = true, "order" = 9)
+    )]
+    pub webhook_password: Option<String>,
 }
 
 /// A Pipedrive API token. It prints as `(redacted)` and offers no way to display it but the
@@ -120,6 +134,8 @@ pub struct Config {
     pub max_requests_per_second: Option<f64>,
     pub request_timeout: std::time::Duration,
     pub max_retries: u32,
+    /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
+    pub webhook_auth: Option<(String, ApiKey)>,
 }
 
 impl Config {
@@ -179,6 +195,13 @@ impl Config {
                 Some(n) if n > 20 => bail!("`max_retries` {n} must be at most 20"),
                 Some(n) => n,
                 None => 5,
+            },
+            webhook_auth: match (raw.webhook_user, raw.webhook_password) {
+                (None, None) => None,
+                (Some(u), Some(p)) if !u.is_empty() && p.len() >= 12 && !u.contains(':') => Some((u, ApiKey(p))),
+                _ => bail!(
+                    "`webhook_user` and `webhook_password` go together: a user without ':' and a password of at least 12 characters"
+                ),
             },
         })
     }

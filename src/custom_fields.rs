@@ -363,14 +363,15 @@ impl Shaper {
         let Some(obj) = record.as_object_mut() else {
             return;
         };
-        let mut custom = if self.v1 {
-            self.gather_v1(obj)
-        } else {
-            match obj.get_mut("custom_fields").map(Value::take) {
-                Some(Value::Object(m)) => m,
-                _ => Map::new(),
-            }
+        // v2 records, and v1 resources delivered by webhooks v2, hold a `custom_fields` object;
+        // v1 records from the API hold flat keys. Both are gathered, so neither loses a value.
+        let mut custom = match obj.get_mut("custom_fields").map(Value::take) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
         };
+        if self.v1 {
+            custom.extend(self.gather_v1(obj));
+        }
         if self.labels {
             for (key, value) in custom.iter_mut() {
                 if let Some(f) = self.field(key) {

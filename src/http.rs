@@ -2,6 +2,9 @@
 //! policy a connector running unattended needs:
 //!
 //! - the key goes in the `x-api-token` header only, never in a URL, and never into an error;
+//! - reads are GETs; the only writes (webhook registration, which the user asks for by name)
+//!   go through `post_json` and `delete`, which are never retried after they may have reached
+//!   the server, since repeating them is not harmless;
 //! - explicit connect and receive timeouts on every request;
 //! - retries with capped exponential backoff and jitter for what is worth retrying: transport
 //!   failures, 5xx, and a 2xx whose body is not the JSON it should be (an HTML error page, a
@@ -127,22 +130,22 @@ impl fmt::Display for HttpError {
         match self {
             HttpError::Status { target, status: 401, message } => write!(
                 f,
-                "GET {target}: HTTP 401 ({message}): Pipedrive rejected the API key; check `api_key` (Settings > Personal preferences > API)"
+                "{target}: HTTP 401 ({message}): Pipedrive rejected the API key; check `api_key` (Settings > Personal preferences > API)"
             ),
             HttpError::Status { target, status: 402, message } => write!(
                 f,
-                "GET {target}: HTTP 402 ({message}): the Pipedrive company account is not open (trial ended or payment missing)"
+                "{target}: HTTP 402 ({message}): the Pipedrive company account is not open (trial ended or payment missing)"
             ),
-            HttpError::Status { target, status, message } => write!(f, "GET {target}: HTTP {status}: {message}"),
+            HttpError::Status { target, status, message } => write!(f, "{target}: HTTP {status}: {message}"),
             HttpError::BudgetExhausted { target } => write!(
                 f,
-                "GET {target}: HTTP 429 while the burst window had room: the company's daily Pipedrive API token \
+                "{target}: HTTP 429 while the burst window had room: the company's daily Pipedrive API token \
                  budget is spent; it resets at midnight in Pipedrive's server time zone. The sync stopped \
                  cleanly; run it again after the reset to resume from the saved state"
             ),
-            HttpError::Transport { target, message } => write!(f, "GET {target}: no answer: {message}"),
+            HttpError::Transport { target, message } => write!(f, "{target}: no answer: {message}"),
             HttpError::BadBody { target, status, message } => {
-                write!(f, "GET {target}: HTTP {status} with an unusable body: {message}")
+                write!(f, "{target}: HTTP {status} with an unusable body: {message}")
             }
         }
     }
@@ -198,13 +201,33 @@ impl Client {
 
     /// GET `path` with `query`, retried and paced per the policy, parsed as JSON.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Response, HttpError> {
-        let target = target(path, query);
+        self.send(Method::Get, path, query)
+    }
+
+    /// POST a JSON body. Waits out a burst 429 (the request was refused, not done), but retries
+    /// nothing else.
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Response, HttpError> {
+        self.send(Method::Post(body), path, &[])
+    }
+
+    /// DELETE, with the same rule as `post_json`.
+    pub fn delete(&self, path: &str) -> Result<Response, HttpError> {
+        self.send(Method::Delete, path, &[])
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response, HttpError> {
+        let target = format!("{} {}", method.name(), target(path, query));
         let mut attempt = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
             self.wait_for_pace();
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(path, query, &target) {
+            let err = match self.attempt(method, path, query, &target) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +246,10 @@ impl Client {
                 Err(e) => e,
             };
             attempt += 1;
-            if !err.retryable() || attempt >= self.policy.max_tries {
+            if !err.retryable()
+                || attempt >= self.policy.max_tries
+                || !matches!(method, Method::Get)
+            {
                 return Err(err);
             }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -233,19 +259,37 @@ impl Client {
 
     fn attempt(
         &self,
+        method: Method,
         path: &str,
         query: &[(&str, String)],
         target: &str,
     ) -> Result<Outcome, HttpError> {
-        let mut req = self
-            .agent
-            .get(format!("{}{}", self.base_url, path))
-            .header("x-api-token", self.key.expose())
-            .header("accept", "application/json");
-        for (k, v) in query {
-            req = req.query(*k, v);
-        }
-        let mut resp = req.call().map_err(|e| HttpError::Transport {
+        let url = format!("{}{}", self.base_url, path);
+        let sent = match method {
+            Method::Get => {
+                let mut req = self
+                    .agent
+                    .get(url)
+                    .header("x-api-token", self.key.expose())
+                    .header("accept", "application/json");
+                for (k, v) in query {
+                    req = req.query(*k, v);
+                }
+                req.call()
+            }
+            Method::Delete => self
+                .agent
+                .delete(url)
+                .header("x-api-token", self.key.expose())
+                .call(),
+            Method::Post(body) => self
+                .agent
+                .post(url)
+                .header("x-api-token", self.key.expose())
+                .header("content-type", "application/json")
+                .send(serde_json::to_vec(body).unwrap_or_default()),
+        };
+        let mut resp = sent.map_err(|e| HttpError::Transport {
             target: target.to_string(),
             message: format!("{} (base_url {})", transport_message(&e), self.base_url),
         })?;
@@ -327,6 +371,23 @@ impl Client {
 enum Outcome {
     Done(Response),
     BurstLimited(Duration),
+}
+
+#[derive(Clone, Copy)]
+enum Method<'a> {
+    Get,
+    Post(&'a Value),
+    Delete,
+}
+
+impl Method<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post(_) => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
 }
 
 /// The rate-limit headers of one answer.

@@ -27,7 +27,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
         cli::Job::SingerAbout { json } => return commands::singer::about(json, out),
         cli::Job::SingerDiscover { config } => {
             let config = Config::load(&config)?;
-            out.redact(config.api_key.expose());
+            out.redact_config(&config);
             return commands::singer::discover(&config, out);
         }
         cli::Job::SingerSync {
@@ -36,7 +36,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
         } => {
             let config = Config::load(&config)?;
-            out.redact(config.api_key.expose());
+            out.redact_config(&config);
             return commands::singer::sync(&config, catalog.as_deref(), state.as_deref(), out);
         }
     };
@@ -45,7 +45,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
         Command::Check { config } => commands::check(&config, out)?,
         Command::Discover { config } => {
             let config = Config::load(&config)?;
-            out.redact(config.api_key.expose());
+            out.redact_config(&config);
             commands::discover(&config, out)?
         }
         Command::Read {
@@ -54,7 +54,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
         } => {
             let config = Config::load(&config)?;
-            out.redact(config.api_key.expose());
+            out.redact_config(&config);
             let selected = match catalog {
                 Some(path) => catalog::load(&path)?,
                 None => catalog::default_streams(),
@@ -67,6 +67,50 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
         }
         Command::Demo { size } => commands::demo(size, out)?,
         Command::Sandbox { port, size } => commands::serve(port, size)?,
+        Command::Webhooks { action } => match action {
+            cli::WebhookAction::Register {
+                config,
+                url,
+                objects,
+            } => {
+                let config = Config::load(&config)?;
+                out.redact_config(&config);
+                commands::webhooks::register(&config, &url, &objects, out)?
+            }
+            cli::WebhookAction::List { config } => {
+                let config = Config::load(&config)?;
+                out.redact_config(&config);
+                commands::webhooks::list(&config, out)?
+            }
+            cli::WebhookAction::Remove { config, all, ids } => {
+                let config = Config::load(&config)?;
+                out.redact_config(&config);
+                commands::webhooks::remove(&config, all, &ids, out)?
+            }
+        },
+        Command::Listen {
+            config,
+            catalog,
+            state,
+            bind,
+            reconcile_every,
+        } => {
+            let config = Config::load(&config)?;
+            out.redact_config(&config);
+            let selected = match catalog {
+                Some(path) => catalog::load(&path)?,
+                None => catalog::default_streams(),
+            };
+            let saved = match state {
+                Some(path) => state::load(&path)?,
+                None => state::SavedState::default(),
+            };
+            let opts = commands::listen::ListenOptions {
+                bind,
+                reconcile_every: std::time::Duration::from_secs(reconcile_every),
+            };
+            commands::listen::listen(&config, selected, saved, opts)?
+        }
     }
     out.flush()?;
     Ok(())

@@ -21,7 +21,7 @@ const BUFFER_BYTES: usize = 256 * 1024;
 
 pub struct Output {
     out: BufWriter<Box<dyn Write + Send>>,
-    secret: Option<String>,
+    secrets: Vec<String>,
     singer: Option<Singer>,
 }
 
@@ -60,7 +60,7 @@ impl Output {
     pub fn new(w: Box<dyn Write + Send>) -> Output {
         Output {
             out: BufWriter::with_capacity(BUFFER_BYTES, w),
-            secret: None,
+            secrets: Vec::new(),
             singer: None,
         }
     }
@@ -72,16 +72,27 @@ impl Output {
 
     /// Text equal to this is replaced by `(redacted)` in every human-readable message.
     pub fn redact(&mut self, secret: &str) {
-        if !secret.is_empty() {
-            self.secret = Some(secret.to_string());
+        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_string());
+        }
+    }
+
+    /// Every secret of the config: the key, and the webhook password if any.
+    pub fn redact_config(&mut self, config: &crate::config::Config) {
+        self.redact(config.api_key.expose());
+        if let Some((_, password)) = &config.webhook_auth {
+            self.redact(password.expose());
         }
     }
 
     pub fn scrub(&self, text: &str) -> String {
-        match &self.secret {
-            Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "(redacted)"),
-            _ => text.to_string(),
+        let mut text = text.to_string();
+        for s in &self.secrets {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "(redacted)");
+            }
         }
+        text
     }
 
     /// One whole JSON document (Singer's `--discover`, `--about --format json`), pretty-printed.

@@ -19,6 +19,10 @@ impl SavedState {
     pub fn get(&self, stream: &str) -> Option<&Value> {
         self.0.get(stream)
     }
+
+    pub fn set(&mut self, stream: &str, state: Value) {
+        self.0.insert(stream.to_string(), state);
+    }
 }
 
 pub fn load(path: &Path) -> Result<SavedState> {

@@ -5,9 +5,11 @@ mod check;
 mod demo;
 
 mod discover;
+pub mod listen;
 mod read;
 pub mod singer;
 mod spec;
+pub mod webhooks;
 
 pub use check::check;
 pub use demo::{demo, serve};

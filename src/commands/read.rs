@@ -39,7 +39,7 @@ pub fn read(
     saved: &SavedState,
     out: &mut Output,
 ) -> Result<Vec<StreamReport>> {
-    out.redact(config.api_key.expose());
+    out.redact_config(config);
     let client = super::client(config, RetryPolicy::default());
     let upper = match client.get_json(super::WHOAMI, &[]) {
         Ok(r) => sync_upper(Utc::now(), r.date),

@@ -18,8 +18,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
 use super::{
-    time, Deletion, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, Times,
-    DELETED_AT,
+    time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, Times, DELETED_AT,
 };
 use crate::custom_fields::{self, NameMode, Shaper};
 use crate::http::{Client, HttpError};
@@ -93,6 +92,8 @@ pub struct StreamStats {
     pub skipped: Option<String>,
     /// Parents that disappeared between being listed and their children being asked for.
     pub vanished_parents: u64,
+    /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).
+    pub state: Option<Value>,
 }
 
 /// Where the next page starts.
@@ -120,7 +121,6 @@ struct Emitter<'a> {
     def: &'a StreamDef,
     out: &'a mut Output,
     stats: StreamStats,
-    deletion: Option<Deletion>,
     /// Custom-field shaping, when records need any.
     shaper: Option<&'a Shaper>,
     /// The cursor property when the stream is read incrementally.
@@ -130,20 +130,7 @@ struct Emitter<'a> {
 
 impl Emitter<'_> {
     fn emit(&mut self, mut record: Value) -> Result<()> {
-        if let Some(shaper) = self.shaper {
-            shaper.apply(&mut record);
-        }
-        if let Some(d) = self.deletion {
-            if d.is_deleted(&record) {
-                // v2: "if is_deleted is true, update_time is the delete time".
-                let at = self
-                    .def
-                    .cursor
-                    .and_then(|c| record.get(c).cloned())
-                    .unwrap_or(Value::Null);
-                record[DELETED_AT] = at;
-            }
-        }
+        finish_record(self.def, self.shaper, &mut record);
         self.out.record(self.def.name, &record)?;
         self.stats.records += 1;
         self.since_state += 1;
@@ -172,10 +159,30 @@ impl Emitter<'_> {
     fn finish(&mut self, window: &Window) -> Result<()> {
         if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
             let state = self.state(field, at);
-            self.out.state(self.def.name, state, self.since_state)?;
+            self.out
+                .state(self.def.name, state.clone(), self.since_state)?;
+            self.stats.state = Some(state);
             self.since_state = 0;
         }
         Ok(())
+    }
+}
+
+/// What every record goes through before it is written, whatever brought it (a page or a
+/// webhook): custom fields shaped, and the soft-delete column set when it says it is deleted.
+pub fn finish_record(def: &StreamDef, shaper: Option<&Shaper>, record: &mut Value) {
+    if let Some(shaper) = shaper.filter(|s| s.needed()) {
+        shaper.apply(record);
+    }
+    if let Some(d) = def.deletion {
+        if d.is_deleted(record) {
+            // v2: "if is_deleted is true, update_time is the delete time".
+            let at = def
+                .cursor
+                .and_then(|c| record.get(c).cloned())
+                .unwrap_or(Value::Null);
+            record[DELETED_AT] = at;
+        }
     }
 }
 
@@ -193,7 +200,6 @@ pub fn read_stream(
         def,
         out,
         stats: StreamStats::default(),
-        deletion: def.deletion,
         shaper: shaper.filter(|s| s.needed()),
         cursor_field: def.cursor.filter(|_| incremental),
         since_state: 0,
