@@ -8,7 +8,7 @@
 //!   Pipedrive retries anything else, and answers come well within its 10 s limit;
 //! - basic auth is checked in constant time; wrong or missing credentials get 401 and nothing
 //!   is written; bodies over 1 MiB get 413; malformed JSON or an unknown entity gets 400;
-//! - a delivery seen before (same `meta.id`, within the last 100,000) is acknowledged and dropped;
+//! - a delivery seen before (same `meta.id`, within the last 20,000) is acknowledged and dropped;
 //! - a change older than one already written for the same record is dropped (logged): the
 //!   reconciliation brings the latest state anyway, and downstream dedup keeps the newest
 //!   `update_time`;
@@ -17,7 +17,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,8 +37,11 @@ use crate::streams::{self, engine, time};
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 16 * 1024;
-const MAX_CONNECTIONS: usize = 64;
-const REMEMBERED: usize = 100_000;
+const WORKERS: usize = 16;
+const QUEUE: usize = 64;
+/// Events remembered for de-duplication and ordering: Pipedrive retries a delivery for about
+/// three minutes (3, 30, 150 s), far fewer events than this at any realistic rate.
+const REMEMBERED: usize = 20_000;
 
 /// Stdout shared by the webhook handlers and the reconciliation: whole lines only, each
 /// written under one lock, so messages from both never interleave within a line.
@@ -289,22 +291,28 @@ pub fn listen(
             std::thread::sleep(opts.reconcile_every);
         })?;
 
-    let active = Arc::new(AtomicUsize::new(0));
+    // A fixed pool of workers and a bounded queue: memory stays flat however many deliveries
+    // come, and a flood is answered 503 (Pipedrive retries) instead of piling up.
+    let (queue, work) = std::sync::mpsc::sync_channel::<TcpStream>(QUEUE);
+    let work = Arc::new(Mutex::new(work));
+    for i in 0..WORKERS {
+        let (hooks, expected, work) = (Arc::clone(&hooks), expected.clone(), Arc::clone(&work));
+        std::thread::Builder::new()
+            .name(format!("delivery-{i}"))
+            .spawn(move || loop {
+                let next = work.lock().expect("queue lock").recv();
+                let Ok(conn) = next else { return };
+                if let Err(e) = handle(&conn, &hooks, &expected) {
+                    let _ = log(&hooks, &format!("delivery failed: {e:#}"));
+                    let _ = respond(&conn, 500, "could not write the record");
+                }
+            })?;
+    }
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            active.fetch_sub(1, Ordering::SeqCst);
+        if let Err(std::sync::mpsc::TrySendError::Full(conn)) = queue.try_send(conn) {
             let _ = respond(&conn, 503, "busy");
-            continue;
         }
-        let (hooks, expected, active) = (Arc::clone(&hooks), expected.clone(), Arc::clone(&active));
-        std::thread::spawn(move || {
-            if let Err(e) = handle(&conn, &hooks, &expected) {
-                let _ = log(&hooks, &format!("delivery failed: {e:#}"));
-                let _ = respond(&conn, 500, "could not write the record");
-            }
-            active.fetch_sub(1, Ordering::SeqCst);
-        });
     }
     Ok(())
 }

@@ -1,0 +1,277 @@
+//! The sync benchmark: `cargo bench --bench sync -- [--size N] [--rounds R] [--streams default|all|a,b]`.
+//!
+//! Starts the sandbox Pipedrive in this process with N records per main resource, runs a full
+//! `read` of the real binary against it, and prints records, requests, estimated tokens, wall
+//! time, the connector's CPU seconds and peak RSS (from `wait4`, so the sandbox's own work is not
+//! counted), then replays the very same requests in the same order with a bare HTTP client that
+//! only downloads the bodies: the network/server limit the sync is compared with. Figures are
+//! printed as ratios against that baseline, measured in the same run, because this machine is
+//! shared and noisy: R rounds alternate a sync and a raw download, and medians are reported.
+//! Also: `spec` start-up time and the time to the first RECORD.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use source_pipedrive::sandbox::{Sandbox, SandboxOptions};
+use source_pipedrive::streams::STREAMS;
+
+struct Args {
+    size: u64,
+    rounds: usize,
+    streams: Vec<&'static str>,
+}
+
+fn args() -> Args {
+    let mut size = 10_000;
+    let mut rounds = 3;
+    let mut which = "default".to_string();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size" => {
+                size = it
+                    .next()
+                    .and_then(|v| v.replace('_', "").parse().ok())
+                    .expect("--size N")
+            }
+            "--streams" => which = it.next().expect("--streams default|all|a,b"),
+            "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds R"),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    let streams = match which.as_str() {
+        "default" => STREAMS
+            .iter()
+            .filter(|d| d.default)
+            .map(|d| d.name)
+            .collect(),
+        "all" => STREAMS.iter().map(|d| d.name).collect(),
+        list => list
+            .split(',')
+            .map(|n| {
+                STREAMS
+                    .iter()
+                    .find(|d| d.name == n)
+                    .expect("a stream name")
+                    .name
+            })
+            .collect(),
+    };
+    Args {
+        size,
+        rounds,
+        streams,
+    }
+}
+
+/// What one run of the binary cost.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+    records: u64,
+    first_record: Option<Duration>,
+    status: i32,
+}
+
+/// Runs the binary, reading its stdout in this process, and collects its resource usage.
+// The child is reaped by `wait4`, which also gives its rusage; `Child::wait` cannot.
+#[allow(clippy::zombie_processes)]
+fn measure(args: &[&str]) -> Measured {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut records = 0u64;
+        let mut first = None;
+        let mut out = BufReader::with_capacity(1 << 20, stdout);
+        let mut line = Vec::new();
+        while out.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            if line.starts_with(br#"{"type":"RECORD""#) {
+                records += 1;
+                first.get_or_insert_with(|| start.elapsed());
+            }
+            line.clear();
+        }
+        (records, first)
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet reaped; both pointers are to live locals.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4");
+    let wall = start.elapsed();
+    let (records, first_record) = reader.join().unwrap();
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    Measured {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        records,
+        first_record,
+        status: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+    }
+}
+
+/// Downloads `targets` in order over one keep-alive connection, reading every body in full.
+fn raw_download(base: &str, key: &str, targets: &[String]) -> (Duration, u64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    for t in targets {
+        let mut resp = agent
+            .get(format!("{base}{t}"))
+            .header("x-api-token", key)
+            .call()
+            .expect("raw GET");
+        let mut body = resp.body_mut().with_config().limit(u64::MAX).reader();
+        loop {
+            let n = body.read(&mut buf).expect("raw body");
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+        }
+    }
+    (start.elapsed(), bytes)
+}
+
+fn main() {
+    let Args {
+        size,
+        rounds,
+        streams,
+    } = args();
+    let options = SandboxOptions {
+        size,
+        burst_limit: u32::MAX,
+        ..SandboxOptions::default()
+    };
+    let key = options.api_key.clone();
+    let sandbox = Sandbox::start(options).expect("sandbox");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"api_key": key, "start_date": "2020-01-01T00:00:00Z", "base_url": sandbox.base_url()}).to_string(),
+    )
+    .unwrap();
+    let catalog = dir.path().join("catalog.json");
+    let entries: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|s| serde_json::json!({"stream": {"name": s}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}))
+        .collect();
+    std::fs::write(
+        &catalog,
+        serde_json::json!({ "streams": entries }).to_string(),
+    )
+    .unwrap();
+
+    // Start-up: the median of 21 `spec` runs.
+    let mut spec: Vec<Duration> = (0..21).map(|_| measure(&["spec"]).wall).collect();
+    spec.sort();
+
+    let read = [
+        "read",
+        "--config",
+        config.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+    ];
+    let first = measure(&read);
+    assert_eq!(first.status, 0, "the sync failed");
+    let log = sandbox.requests();
+    let requests = log.len() as u64;
+    let tokens: u64 = log.iter().map(|r| r.token_cost).sum();
+    let targets: Vec<String> = log.iter().map(|r| r.raw_target.clone()).collect();
+    // One request's latency: the first data page (the key check before it is tiny).
+    let single = raw_download(&sandbox.base_url(), &key, &targets[1..2]).0;
+    let mut syncs = Vec::new();
+    let mut raws = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        let (raw, b) = raw_download(&sandbox.base_url(), &key, &targets);
+        raws.push(raw);
+        bytes = b;
+        let m = measure(&read);
+        assert_eq!(
+            m.records, first.records,
+            "every sync reads the same records"
+        );
+        syncs.push(m);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let wall = median(syncs.iter().map(|m| m.wall.as_secs_f64()).collect());
+    let baseline = median(raws.iter().map(Duration::as_secs_f64).collect());
+    let ratio = median(
+        syncs
+            .iter()
+            .zip(&raws)
+            .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
+            .collect(),
+    );
+    let cpu = median(syncs.iter().map(|m| m.cpu.as_secs_f64()).collect());
+    let rss = syncs.iter().map(|m| m.max_rss_kib).max().unwrap_or(0);
+    let first_record = median(
+        syncs
+            .iter()
+            .filter_map(|m| m.first_record)
+            .map(|d| d.as_secs_f64())
+            .collect(),
+    );
+    let records = first.records;
+
+    println!("source-pipedrive sync benchmark: {size} records per main resource, {} streams, median of {rounds} rounds", streams.len());
+    println!("records              {records:>12}");
+    println!(
+        "requests             {requests:>12}   ({:.2} per 1,000 records)",
+        requests as f64 * 1000.0 / records as f64
+    );
+    println!(
+        "estimated tokens     {tokens:>12}   ({:.1} per 1,000 records)",
+        tokens as f64 * 1000.0 / records as f64
+    );
+    println!("bytes downloaded     {bytes:>12}");
+    println!("wall time            {wall:>12.3} s");
+    println!("raw download         {baseline:>12.3} s   (same {requests} requests, same order, bodies read, not parsed)");
+    println!("wall / raw download  {ratio:>12.3}   (median of the per-round ratios)");
+    println!(
+        "connector CPU        {cpu:>12.3} s   ({:.2} µs per record)",
+        cpu * 1e6 / records.max(1) as f64
+    );
+    println!("records per second   {:>12.0}", records as f64 / wall);
+    println!(
+        "peak RSS             {:>12.1} MiB   (largest of the rounds)",
+        rss as f64 / 1024.0
+    );
+    println!(
+        "spec (median of 21)  {:>12.2} ms",
+        spec[10].as_secs_f64() * 1e3
+    );
+    println!(
+        "first RECORD after   {:>12.2} ms   ({:.2} single-request latencies)",
+        first_record * 1e3,
+        first_record / single.as_secs_f64()
+    );
+}

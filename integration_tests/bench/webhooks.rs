@@ -1,0 +1,152 @@
+//! The real-time benchmark: `cargo bench --bench webhooks -- [--rate 100] [--seconds 20] [--total 100000]`.
+//!
+//! Starts the sandbox and `listen` (release binary), then
+//! 1. delivers `rate` webhooks per second for `seconds` and reports the latency of each delivery
+//!    (median, p99, max). `listen` answers only after the record is written and flushed, so this
+//!    is the time from delivery to flushed RECORD, plus one loopback round trip;
+//! 2. delivers `total` webhooks as fast as one sender can and samples the listener's resident
+//!    memory as they accumulate (it must stay flat: its memories of recent events are bounded).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use source_pipedrive::sandbox::webhooks::{deliver, event, EventMeta};
+use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
+
+const USER: &str = "bench-hooks";
+const PASSWORD: &str = "bench-password-0123456789";
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let (rate, seconds, total) = (
+        arg("--rate", 100),
+        arg("--seconds", 20),
+        arg("--total", 100_000),
+    );
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 50,
+        burst_limit: u32::MAX,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    let config_json = json!({"api_key": SandboxOptions::default().api_key, "start_date": "2020-01-01T00:00:00Z",
+        "base_url": sandbox.base_url(), "webhook_user": USER, "webhook_password": PASSWORD});
+    std::fs::write(&config, config_json.to_string()).unwrap();
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"stream": {"name": "deals"}, "sync_mode": "incremental"}]}).to_string(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
+        .args([
+            "listen",
+            "--config",
+            config.to_str().unwrap(),
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--reconcile-every",
+            "86400",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut ready = Some(ready_tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening for Pipedrive webhooks") {
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("listen starts");
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let base = sandbox.dataset().records(Resource::Deals)[0].clone();
+    let payload = |n: u64| {
+        let mut deal = base.clone();
+        deal["id"] = json!(10_000_000 + n);
+        event("create", "deal", Some(&deal), None, EventMeta::numbered(n))
+    };
+
+    // 1. Paced deliveries: latency.
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    let step = Duration::from_secs_f64(1.0 / rate as f64);
+    for n in 0..rate * seconds {
+        let due = start + step * n as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let d = deliver(&url, USER, PASSWORD, &payload(n), Duration::from_secs(10));
+        assert_eq!(d.status, Some(200), "delivery {n}");
+        latencies.push(d.latency);
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!("paced: {} deliveries at {rate}/s", latencies.len());
+    println!(
+        "  delivery → flushed RECORD (acknowledged): median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3
+    );
+
+    // 2. Many deliveries: memory.
+    let first = rate * seconds;
+    let t0 = Instant::now();
+    print!("memory (listener RSS) after deliveries:");
+    for n in first..first + total {
+        let d = deliver(&url, USER, PASSWORD, &payload(n), Duration::from_secs(10));
+        assert_eq!(d.status, Some(200), "delivery {n}");
+        let done = n - first + 1;
+        if done == 1 || done % (total / 5).max(1) == 0 {
+            print!("  {done}: {:.1} MiB", rss_kib(pid) as f64 / 1024.0);
+        }
+    }
+    println!();
+    println!(
+        "  {total} deliveries in {:.1} s ({:.0}/s, one sender)",
+        t0.elapsed().as_secs_f64(),
+        total as f64 / t0.elapsed().as_secs_f64()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
