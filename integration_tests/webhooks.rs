@@ -466,3 +466,93 @@ fn reconciliation_fills_in_a_change_never_delivered() {
         .count();
     assert!(states >= 2, "each reconciliation ends with its STATE");
 }
+
+#[test]
+fn listen_speaks_singer_when_asked() {
+    let world = World::new(10);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = config(&world);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
+        .args(["listen", "--singer", "--config", config.to_str().unwrap()])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--reconcile-every",
+            "3600",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut deal = world.sandbox.dataset().records(Resource::Deals)[0].clone();
+    deal["id"] = json!(990_301);
+    let create = event(
+        "create",
+        "deal",
+        Some(&deal),
+        None,
+        meta(9, "2026-06-01T10:00:00Z"),
+    );
+    assert_eq!(
+        deliver(&url, USER, PASSWORD, &create, Duration::from_secs(10)).status,
+        Some(200)
+    );
+    let seen = |lines: &[String]| {
+        lines
+            .iter()
+            .any(|l| l.contains(r#""type":"RECORD""#) && l.contains(r#""id":990301"#))
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while !seen(&lines.lock().unwrap()) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with(r#"{"type":"STATE","value""#))
+        && Instant::now() < until
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = lines.lock().unwrap().clone();
+    let messages: Vec<source_pipedrive::protocol::singer::Message> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not Singer ({e}): {l}")))
+        .collect();
+    let record_at = lines
+        .iter()
+        .position(|l| l.contains(r#""id":990301"#))
+        .expect("the delivered deal");
+    let schema_at = lines
+        .iter()
+        .position(|l| l.starts_with(r#"{"type":"SCHEMA","stream":"deals""#))
+        .expect("a deals SCHEMA");
+    assert!(schema_at < record_at, "SCHEMA precedes the record");
+    assert!(
+        messages
+            .iter()
+            .any(|m| matches!(m, source_pipedrive::protocol::singer::Message::State { .. })),
+        "reconciliation STATE"
+    );
+}

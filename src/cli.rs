@@ -150,6 +150,9 @@ pub enum Command {
         /// Seconds between reconciliation reads.
         #[arg(long, default_value_t = 3600)]
         reconcile_every: u64,
+        /// Speak Singer (the catalog and state are then Singer's).
+        #[arg(long)]
+        singer: bool,
     },
     /// Serve the sandbox Pipedrive on loopback until stopped, for trying clients against it.
     Sandbox {

@@ -94,20 +94,30 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
             bind,
             reconcile_every,
+            singer,
         } => {
             let config = Config::load(&config)?;
             out.redact_config(&config);
-            let selected = match catalog {
-                Some(path) => catalog::load(&path)?,
-                None => catalog::default_streams(),
-            };
-            let saved = match state {
-                Some(path) => state::load(&path)?,
-                None => state::SavedState::default(),
+            let reconcile_every = std::time::Duration::from_secs(reconcile_every);
+            let (selected, saved, singer) = if singer {
+                let start = commands::singer::Start::load(catalog.as_deref(), state.as_deref())?;
+                let singer = start.singer();
+                (start.selected, start.saved, Some(singer))
+            } else {
+                let selected = match catalog {
+                    Some(path) => catalog::load(&path)?,
+                    None => catalog::default_streams(),
+                };
+                let saved = match state {
+                    Some(path) => state::load(&path)?,
+                    None => state::SavedState::default(),
+                };
+                (selected, saved, None)
             };
             let opts = commands::listen::ListenOptions {
                 bind,
-                reconcile_every: std::time::Duration::from_secs(reconcile_every),
+                reconcile_every,
+                singer,
             };
             commands::listen::listen(&config, selected, saved, opts)?
         }

@@ -25,6 +25,7 @@ pub struct Output {
     singer: Option<Singer>,
 }
 
+#[derive(Clone)]
 /// What Singer output needs beyond the messages: each stream's SCHEMA (sent once, before its
 /// first record), the properties the catalog deselected, and the whole bookmarks document,
 /// which every STATE carries (a target keeps only the latest).
@@ -34,6 +35,7 @@ pub struct Singer {
     schema_sent: HashSet<String>,
 }
 
+#[derive(Clone)]
 pub struct SingerStream {
     pub schema: Value,
     pub key_properties: Vec<String>,

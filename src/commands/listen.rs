@@ -30,7 +30,7 @@ use crate::catalog::Selected;
 use crate::config::Config;
 use crate::custom_fields::{Definitions, Naming, Shaper};
 use crate::http::RetryPolicy;
-use crate::output::Output;
+use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
 use crate::streams::{self, engine, time};
@@ -213,6 +213,8 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 pub struct ListenOptions {
     pub bind: String,
     pub reconcile_every: Duration,
+    /// Write Singer messages (SCHEMA, RECORD, STATE) instead of Airbyte's.
+    pub singer: Option<Singer>,
 }
 
 /// Serves deliveries until the process is stopped.
@@ -235,6 +237,9 @@ pub fn listen(
     let output = || {
         let mut out = Output::new(Box::new(SharedLines::new(Arc::clone(&sink))));
         out.redact_config(config);
+        if let Some(singer) = &opts.singer {
+            out.speak_singer(singer.clone());
+        }
         out
     };
 

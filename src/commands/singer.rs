@@ -15,7 +15,7 @@ use crate::error::ConnectorError;
 use crate::http::RetryPolicy;
 use crate::output::{Output, Singer, SingerStream};
 use crate::protocol::singer::{Catalog, CatalogEntry, Metadata};
-use crate::state;
+use crate::state::{self, SavedState};
 use crate::streams::{self, STREAMS};
 
 /// The Singer catalog: every stream with its schema and metadata breadcrumbs.
@@ -90,6 +90,65 @@ pub fn discover(config: &Config, out: &mut Output) -> Result<()> {
     out.document(&serde_json::to_value(catalog)?)
 }
 
+/// What a Singer run starts from: the selected streams, what their SCHEMA messages say, the
+/// saved states, and the whole bookmarks document to carry forward.
+pub struct Start {
+    pub selected: Vec<Selected>,
+    pub streams: HashMap<String, SingerStream>,
+    pub saved: SavedState,
+    pub bookmarks: Map<String, Value>,
+}
+
+impl Start {
+    pub fn load(catalog_path: Option<&Path>, state_path: Option<&Path>) -> Result<Start> {
+        let text = state_path
+            .map(|p| {
+                std::fs::read_to_string(p).with_context(|| {
+                    ConnectorError::config(format!("cannot read state file {}", p.display()))
+                })
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let saved = state::parse(&text)
+            .map_err(|e| ConnectorError::config(format!("state file: {e:#}")))?;
+        let bookmarks = state::bookmarks(&text);
+        let (selected, streams) = match catalog_path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    ConnectorError::config(format!("cannot read catalog file {}", path.display()))
+                })?;
+                parse_catalog(&text).map_err(|e| {
+                    ConnectorError::config(format!("catalog file {}: {e:#}", path.display()))
+                })?
+            }
+            None => {
+                let selected = crate::catalog::default_streams();
+                let streams = selected
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.def.name.to_string(),
+                            stream_info(s.def, s.def.schema(), Vec::new()),
+                        )
+                    })
+                    .collect();
+                (selected, streams)
+            }
+        };
+        Ok(Start {
+            selected,
+            streams,
+            saved,
+            bookmarks,
+        })
+    }
+
+    /// Singer output for this run.
+    pub fn singer(&self) -> Singer {
+        Singer::new(self.streams.clone(), self.bookmarks.clone())
+    }
+}
+
 /// A sync in Singer: the streams the catalog selects, resumed from the bookmarks of `state`.
 /// Ends with a STATE message, which Singer targets need to save anything.
 pub fn sync(
@@ -98,42 +157,9 @@ pub fn sync(
     state_path: Option<&Path>,
     out: &mut Output,
 ) -> Result<()> {
-    let text = state_path
-        .map(|p| {
-            std::fs::read_to_string(p).with_context(|| {
-                ConnectorError::config(format!("cannot read state file {}", p.display()))
-            })
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let saved =
-        state::parse(&text).map_err(|e| ConnectorError::config(format!("state file: {e:#}")))?;
-    let bookmarks = state::bookmarks(&text);
-    let (selected, streams) = match catalog_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                ConnectorError::config(format!("cannot read catalog file {}", path.display()))
-            })?;
-            parse_catalog(&text).map_err(|e| {
-                ConnectorError::config(format!("catalog file {}: {e:#}", path.display()))
-            })?
-        }
-        None => {
-            let selected = crate::catalog::default_streams();
-            let streams = selected
-                .iter()
-                .map(|s| {
-                    (
-                        s.def.name.to_string(),
-                        stream_info(s.def, s.def.schema(), Vec::new()),
-                    )
-                })
-                .collect();
-            (selected, streams)
-        }
-    };
-    out.speak_singer(Singer::new(streams, bookmarks));
-    let result = super::read(config, &selected, &saved, out);
+    let start = Start::load(catalog_path, state_path)?;
+    out.speak_singer(start.singer());
+    let result = super::read(config, &start.selected, &start.saved, out);
     out.final_singer_state()?;
     result.map(|_| ())
 }
