@@ -21,13 +21,35 @@ use cli::Command;
 use config::Config;
 use output::Output;
 
+/// Reads and checks the config, and tells the writer its secrets before anything is written.
+fn load_config(path: &std::path::Path, out: &mut Output) -> Result<Config> {
+    let config = Config::load(path)?;
+    out.redact_config(&config);
+    Ok(config)
+}
+
+/// An Airbyte run's streams and saved state: the catalog's (the default catalog without one).
+fn airbyte_inputs(
+    catalog: Option<std::path::PathBuf>,
+    state: Option<std::path::PathBuf>,
+) -> Result<(Vec<catalog::Selected>, state::SavedState)> {
+    let selected = match catalog {
+        Some(path) => catalog::load(&path)?,
+        None => catalog::default_streams(),
+    };
+    let saved = match state {
+        Some(path) => state::load(&path)?,
+        None => state::SavedState::default(),
+    };
+    Ok((selected, saved))
+}
+
 pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
     let command = match job {
         cli::Job::Airbyte(command) => command,
         cli::Job::SingerAbout { json } => return commands::singer::about(json, out),
         cli::Job::SingerDiscover { config } => {
-            let config = Config::load(&config)?;
-            out.redact_config(&config);
+            let config = load_config(&config, out)?;
             return commands::singer::discover(&config, out);
         }
         cli::Job::SingerSync {
@@ -35,34 +57,21 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             catalog,
             state,
         } => {
-            let config = Config::load(&config)?;
-            out.redact_config(&config);
+            let config = load_config(&config, out)?;
             return commands::singer::sync(&config, catalog.as_deref(), state.as_deref(), out);
         }
     };
     match command {
         Command::Spec => commands::spec(out)?,
         Command::Check { config } => commands::check(&config, out)?,
-        Command::Discover { config } => {
-            let config = Config::load(&config)?;
-            out.redact_config(&config);
-            commands::discover(&config, out)?
-        }
+        Command::Discover { config } => commands::discover(&load_config(&config, out)?, out)?,
         Command::Read {
             config,
             catalog,
             state,
         } => {
-            let config = Config::load(&config)?;
-            out.redact_config(&config);
-            let selected = match catalog {
-                Some(path) => catalog::load(&path)?,
-                None => catalog::default_streams(),
-            };
-            let saved = match state {
-                Some(path) => state::load(&path)?,
-                None => state::SavedState::default(),
-            };
+            let config = load_config(&config, out)?;
+            let (selected, saved) = airbyte_inputs(catalog, state)?;
             commands::read(&config, &selected, &saved, out)?;
         }
         Command::Demo { size } => commands::demo(size, out)?,
@@ -72,20 +81,12 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
                 config,
                 url,
                 objects,
-            } => {
-                let config = Config::load(&config)?;
-                out.redact_config(&config);
-                commands::webhooks::register(&config, &url, &objects, out)?
-            }
+            } => commands::webhooks::register(&load_config(&config, out)?, &url, &objects, out)?,
             cli::WebhookAction::List { config } => {
-                let config = Config::load(&config)?;
-                out.redact_config(&config);
-                commands::webhooks::list(&config, out)?
+                commands::webhooks::list(&load_config(&config, out)?, out)?
             }
             cli::WebhookAction::Remove { config, all, ids } => {
-                let config = Config::load(&config)?;
-                out.redact_config(&config);
-                commands::webhooks::remove(&config, all, &ids, out)?
+                commands::webhooks::remove(&load_config(&config, out)?, all, &ids, out)?
             }
         },
         Command::Listen {
@@ -96,24 +97,16 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             reconcile_every,
             singer,
         } => {
-            let config = Config::load(&config)?;
-            out.redact_config(&config);
-            let reconcile_every = std::time::Duration::from_secs(reconcile_every);
+            let config = load_config(&config, out)?;
             let (selected, saved, singer) = if singer {
                 let start = commands::singer::Start::load(catalog.as_deref(), state.as_deref())?;
                 let singer = start.singer();
                 (start.selected, start.saved, Some(singer))
             } else {
-                let selected = match catalog {
-                    Some(path) => catalog::load(&path)?,
-                    None => catalog::default_streams(),
-                };
-                let saved = match state {
-                    Some(path) => state::load(&path)?,
-                    None => state::SavedState::default(),
-                };
+                let (selected, saved) = airbyte_inputs(catalog, state)?;
                 (selected, saved, None)
             };
+            let reconcile_every = std::time::Duration::from_secs(reconcile_every);
             let opts = commands::listen::ListenOptions {
                 bind,
                 reconcile_every,

@@ -95,3 +95,31 @@ pub(crate) fn shaper(
         naming,
     }))
 }
+
+/// Every stream with the JSON Schema discovery gives it: its own, with the account's custom
+/// fields typed in (one request per entity's field definitions). Airbyte's and Singer's
+/// discover both list these.
+pub(crate) fn discovered_schemas(
+    config: &Config,
+    out: &mut Output,
+) -> Result<Vec<(&'static StreamDef, serde_json::Value)>> {
+    let client = client(config, RetryPolicy::default());
+    let mut defs = Definitions::default();
+    let mut all = Vec::new();
+    for def in crate::streams::STREAMS {
+        let mut schema = def.schema();
+        if let Some(shaper) = shaper(
+            def,
+            config,
+            &client,
+            &mut defs,
+            &Naming::default(),
+            true,
+            out,
+        )? {
+            shaper.extend_schema(&mut schema);
+        }
+        all.push((def, schema));
+    }
+    Ok(all)
+}

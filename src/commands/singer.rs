@@ -10,32 +10,17 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::Selected;
 use crate::config::Config;
-use crate::custom_fields::{Definitions, Naming};
+use crate::custom_fields::Naming;
 use crate::error::ConnectorError;
-use crate::http::RetryPolicy;
 use crate::output::{Output, Singer, SingerStream};
 use crate::protocol::singer::{Catalog, CatalogEntry, Metadata};
 use crate::state::{self, SavedState};
-use crate::streams::{self, STREAMS};
+use crate::streams;
 
 /// The Singer catalog: every stream with its schema and metadata breadcrumbs.
 pub fn catalog(config: &Config, out: &mut Output) -> Result<Catalog> {
-    let client = super::client(config, RetryPolicy::default());
-    let mut defs = Definitions::default();
     let mut entries = Vec::new();
-    for def in STREAMS {
-        let mut schema = def.schema();
-        if let Some(shaper) = super::shaper(
-            def,
-            config,
-            &client,
-            &mut defs,
-            &Naming::default(),
-            true,
-            out,
-        )? {
-            shaper.extend_schema(&mut schema);
-        }
+    for (def, schema) in super::discovered_schemas(config, out)? {
         let keys: Vec<String> = def.primary_key.iter().map(|k| k.to_string()).collect();
         let method = if def.incremental() {
             "INCREMENTAL"
