@@ -84,6 +84,30 @@ fn dockerfile_agrees_with_metadata_and_cargo() {
 }
 
 #[test]
+fn the_dependency_stage_stubs_every_target() {
+    let dockerfile = read("Dockerfile");
+    let manifest = read("Cargo.toml");
+    let benches: Vec<&str> = dockerfile
+        .split("for b in ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .map(|list| list.split_whitespace().collect())
+        .unwrap_or_default();
+    for line in manifest.lines().filter(|l| l.starts_with("path = ")) {
+        let path = line.trim_start_matches("path = ").trim_matches('"');
+        let stubbed = dockerfile.contains(&format!("> {path}"))
+            || path
+                .strip_prefix("integration_tests/bench/")
+                .and_then(|f| f.strip_suffix(".rs"))
+                .is_some_and(|stem| benches.contains(&stem));
+        assert!(
+            stubbed,
+            "the Dockerfile's dependency stage does not stub {path}"
+        );
+    }
+}
+
+#[test]
 fn metadata_has_what_airbyte_requires() {
     let metadata = read("metadata.yaml");
     for key in [
