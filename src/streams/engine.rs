@@ -17,9 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use super::{
-    time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, Times, DELETED_AT,
-};
+use super::{time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, DELETED_AT};
 use crate::custom_fields::{self, NameMode, Shaper};
 use crate::http::{Client, HttpError};
 use crate::output::Output;
@@ -450,10 +448,7 @@ fn list(
     requests: &mut u64,
     mut on_page: impl FnMut(Vec<(Value, Option<DateTime<Utc>>)>, Option<DateTime<Utc>>) -> Result<()>,
 ) -> Result<Listed> {
-    let v1_times = match def.times {
-        Times::V1 => time::date_time_properties(&def.schema()),
-        Times::Rfc3339 => Vec::new(),
-    };
+    let v1_times = def.v1_time_fields();
     let mut base = base_query(def, window, incremental);
     base.extend(extra.iter().cloned());
     let mut token = PageToken::First;
@@ -479,7 +474,7 @@ fn list(
         let mut last = None;
         for mut record in page.records {
             if !v1_times.is_empty() {
-                time::normalize_v1(&mut record, &v1_times);
+                time::normalize_v1(&mut record, v1_times);
             }
             let t = def.cursor.and_then(|f| time::of(&record, f));
             match (window.place(t), def.sort) {

@@ -5,6 +5,9 @@
 pub mod engine;
 pub mod time;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use serde_json::Value;
 
 /// How an endpoint splits its results into pages.
@@ -157,6 +160,23 @@ impl StreamDef {
             });
         }
         schema
+    }
+
+    /// The top-level date-time properties whose v1 `YYYY-MM-DD HH:MM:SS` values are rewritten
+    /// (none for streams already in RFC 3339). Read off the schema once per stream per process:
+    /// per-parent streams list once per parent, and must not parse their schema each time.
+    pub fn v1_time_fields(&self) -> &'static [String] {
+        static FIELDS: OnceLock<Mutex<HashMap<&'static str, &'static [String]>>> = OnceLock::new();
+        if self.times == Times::Rfc3339 {
+            return &[];
+        }
+        let mut known = FIELDS
+            .get_or_init(Default::default)
+            .lock()
+            .expect("v1 time fields lock");
+        known
+            .entry(self.name)
+            .or_insert_with(|| time::date_time_properties(&self.schema()).leak())
     }
 
     /// The primary key of a record as one string (components joined by `|`), for tests and logs.
