@@ -2,11 +2,15 @@
 //! buffer that is flushed at each STATE checkpoint (so a destination never holds a state whose
 //! records it has not been sent) and at the end, not after every record. The same calls write
 //! Airbyte or Singer messages, so the read engine does not know which protocol it speaks.
+//! Streams read on several threads each write through their own handle (`fork`): a handle
+//! buffers whole messages and hands them to the one stdout under a lock, so lines never mix and
+//! each stream's messages keep their order.
 //! Text that a person reads (LOG, TRACE, connection status) passes through a scrubber that
 //! replaces the API key, as a last line of defence behind the rule that it never enters a message.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -19,10 +23,16 @@ use crate::protocol::singer;
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
+/// Where every handle's messages end up.
+type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
+
 pub struct Output {
-    out: BufWriter<Box<dyn Write + Send>>,
+    /// Whole messages not yet handed to the sink.
+    buf: Vec<u8>,
+    sink: Sink,
     secrets: Vec<String>,
-    singer: Option<Singer>,
+    /// Shared by every handle: the bookmarks document is one for the whole run.
+    singer: Option<Arc<Mutex<Singer>>>,
 }
 
 #[derive(Clone)]
@@ -61,15 +71,53 @@ impl Output {
 
     pub fn new(w: Box<dyn Write + Send>) -> Output {
         Output {
-            out: BufWriter::with_capacity(BUFFER_BYTES, w),
+            buf: Vec::with_capacity(BUFFER_BYTES + 4096),
+            sink: Arc::new(Mutex::new(w)),
             secrets: Vec::new(),
             singer: None,
         }
     }
 
+    /// Another handle on the same stdout, for another thread: same secrets, same protocol, same
+    /// Singer bookmarks. Flush this handle before it is dropped.
+    pub fn fork(&self) -> Output {
+        Output {
+            buf: Vec::with_capacity(BUFFER_BYTES + 4096),
+            sink: Arc::clone(&self.sink),
+            secrets: self.secrets.clone(),
+            singer: self.singer.clone(),
+        }
+    }
+
     /// From now on, write Singer messages; logs go to stderr.
     pub fn speak_singer(&mut self, singer: Singer) {
-        self.singer = Some(singer);
+        self.singer = Some(Arc::new(Mutex::new(singer)));
+    }
+
+    fn singer(&self) -> Option<MutexGuard<'_, Singer>> {
+        self.singer
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Ends the message just written: the buffer goes to stdout once it is large.
+    fn end(&mut self) -> io::Result<()> {
+        self.buf.push(b'\n');
+        if self.buf.len() >= BUFFER_BYTES {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    /// Hands every whole message buffered so far to stdout, under its lock.
+    fn drain(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let written = sink.write_all(&self.buf);
+        self.buf.clear();
+        written
     }
 
     /// Text equal to this is replaced by `(redacted)` in every human-readable message.
@@ -99,83 +147,89 @@ impl Output {
 
     /// One whole JSON document (Singer's `--discover`, `--about --format json`), pretty-printed.
     pub fn document(&mut self, doc: &Value) -> anyhow::Result<()> {
-        serde_json::to_writer_pretty(&mut self.out, doc)?;
-        self.out.write_all(b"\n")?;
+        serde_json::to_writer_pretty(&mut self.buf, doc)?;
+        self.end()?;
         Ok(self.flush()?)
     }
 
     /// Plain text for a person (`--about`).
     pub fn text(&mut self, text: &str) -> anyhow::Result<()> {
-        self.out.write_all(text.as_bytes())?;
+        self.buf.extend_from_slice(text.as_bytes());
         Ok(self.flush()?)
     }
 
     /// Singer targets save only what a STATE message carries: every run ends with one.
     pub fn final_singer_state(&mut self) -> io::Result<()> {
-        if let Some(singer) = &self.singer {
-            let value = serde_json::json!({ "bookmarks": singer.bookmarks });
-            serde_json::to_writer(&mut self.out, &singer::Message::State { value })?;
-            self.out.write_all(b"\n")?;
+        let bookmarks = self
+            .singer()
+            .map(|s| serde_json::json!({ "bookmarks": s.bookmarks }));
+        if let Some(value) = bookmarks {
+            serde_json::to_writer(&mut self.buf, &singer::Message::State { value })?;
+            self.end()?;
         }
         self.flush()
     }
 
     pub fn message(&mut self, m: &Message) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, m)?;
-        self.out.write_all(b"\n")
+        serde_json::to_writer(&mut self.buf, m)?;
+        self.end()
     }
 
     pub fn record(&mut self, stream: &str, data: &Value) -> io::Result<()> {
-        let Some(singer) = &mut self.singer else {
-            serde_json::to_writer(&mut self.out, &RecordRef::new(stream, data, now_ms()))?;
-            return self.out.write_all(b"\n");
+        let Some(shared) = self.singer.clone() else {
+            serde_json::to_writer(&mut self.buf, &RecordRef::new(stream, data, now_ms()))?;
+            return self.end();
         };
+        let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let singer = &mut *guard;
         let info = singer.streams.get(stream);
-        if singer.schema_sent.insert(stream.to_string()) {
-            if let Some(info) = info {
-                let schema = singer::Message::Schema {
-                    stream: stream.to_string(),
-                    schema: info.schema.clone(),
-                    key_properties: info.key_properties.clone(),
-                    bookmark_properties: info.replication_key.iter().cloned().collect(),
-                };
-                serde_json::to_writer(&mut self.out, &schema)?;
-                self.out.write_all(b"\n")?;
-            }
+        if let Some(info) = info.filter(|_| !singer.schema_sent.contains(stream)) {
+            let schema = singer::Message::Schema {
+                stream: stream.to_string(),
+                schema: info.schema.clone(),
+                key_properties: info.key_properties.clone(),
+                bookmark_properties: info.replication_key.iter().cloned().collect(),
+            };
+            serde_json::to_writer(&mut self.buf, &schema)?;
+            self.buf.push(b'\n');
         }
+        if !singer.schema_sent.contains(stream) {
+            singer.schema_sent.insert(stream.to_string());
+        }
+        // Only what the catalog deselected is copied out: most streams have nothing to drop.
+        let projected = info.filter(|i| !i.deselected.is_empty()).map(|i| {
+            let mut r = data.clone();
+            if let Some(obj) = r.as_object_mut() {
+                for p in &i.deselected {
+                    obj.shift_remove(p);
+                }
+            }
+            r
+        });
+        drop(guard);
         let time_extracted =
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let projected;
-        let record = match info.filter(|i| !i.deselected.is_empty()) {
-            Some(i) => {
-                let mut r = data.clone();
-                if let Some(obj) = r.as_object_mut() {
-                    for p in &i.deselected {
-                        obj.shift_remove(p);
-                    }
-                }
-                projected = r;
-                &projected
-            }
-            None => data,
-        };
+        let record = projected.as_ref().unwrap_or(data);
         let message = singer::RecordRef {
             kind: "RECORD",
             stream,
             record,
             time_extracted: &time_extracted,
         };
-        serde_json::to_writer(&mut self.out, &message)?;
-        self.out.write_all(b"\n")
+        serde_json::to_writer(&mut self.buf, &message)?;
+        self.end()
     }
 
     /// A per-stream checkpoint; flushed so the records before it are out first.
     pub fn state(&mut self, stream: &str, state: Value, records_since_last: u64) -> io::Result<()> {
-        if let Some(singer) = &mut self.singer {
+        if let Some(shared) = self.singer.clone() {
+            // The lock is held until this handle's records are out: another thread's STATE,
+            // which carries this stream's bookmark too, can never overtake them.
+            let mut singer = shared.lock().unwrap_or_else(|e| e.into_inner());
             singer.bookmarks.insert(stream.to_string(), state);
             let value = serde_json::json!({ "bookmarks": singer.bookmarks });
-            serde_json::to_writer(&mut self.out, &singer::Message::State { value })?;
-            self.out.write_all(b"\n")?;
+            serde_json::to_writer(&mut self.buf, &singer::Message::State { value })?;
+            self.end()?;
             return self.flush();
         }
         self.message(&Message::State {
@@ -247,7 +301,8 @@ impl Output {
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.drain()?;
+        self.sink.lock().unwrap_or_else(|e| e.into_inner()).flush()
     }
 }
 
@@ -346,6 +401,59 @@ mod tests {
             serde_json::json!({"notes": {"update_time": "2024-01-01T00:00:00Z"}, "deals": {"update_time": "2025-01-01T00:00:00Z"}}),
             "the bookmarks of streams not synced this run are kept"
         );
+    }
+
+    /// Keeps each write it is given apart, to see what one handle hands over at a time.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn handles_on_threads_hand_over_whole_lines_in_order() {
+        let sink = Writes::default();
+        let out = Output::new(Box::new(sink.clone()));
+        std::thread::scope(|s| {
+            for stream in ["a", "b", "c"] {
+                let mut mine = out.fork();
+                s.spawn(move || {
+                    // Large records, so the buffer fills and is handed over mid-stream too.
+                    let pad = "x".repeat(3000);
+                    for i in 0..400 {
+                        mine.record(stream, &serde_json::json!({"i": i, "pad": pad}))
+                            .unwrap();
+                        if i % 150 == 0 {
+                            mine.state(stream, serde_json::json!({"i": i}), 1).unwrap();
+                        }
+                    }
+                    mine.flush().unwrap();
+                });
+            }
+        });
+        let writes = sink.0.lock().unwrap().clone();
+        assert!(writes.len() > 3, "buffers are handed over more than once");
+        let mut next = HashMap::new();
+        for w in &writes {
+            assert_eq!(w.last(), Some(&b'\n'), "a write ends with a whole line");
+            for line in w.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let m: Value = serde_json::from_slice(line).expect("a whole message");
+                if m["type"] == "RECORD" {
+                    let stream = m["record"]["stream"].as_str().unwrap().to_string();
+                    let i = m["record"]["data"]["i"].as_u64().unwrap();
+                    let expected = next.entry(stream).or_insert(0);
+                    assert_eq!(i, *expected, "each stream's records keep their order");
+                    *expected += 1;
+                }
+            }
+        }
+        assert_eq!(next.values().sum::<u64>(), 1200);
     }
 
     #[test]

@@ -43,38 +43,6 @@ const QUEUE: usize = 64;
 /// three minutes (3, 30, 150 s), far fewer events than this at any realistic rate.
 const REMEMBERED: usize = 20_000;
 
-/// Stdout shared by the webhook handlers and the reconciliation: whole lines only, each
-/// written under one lock, so messages from both never interleave within a line.
-struct SharedLines {
-    sink: Arc<Mutex<Box<dyn Write + Send>>>,
-    pending: Vec<u8>,
-}
-
-impl SharedLines {
-    fn new(sink: Arc<Mutex<Box<dyn Write + Send>>>) -> SharedLines {
-        SharedLines {
-            sink,
-            pending: Vec::new(),
-        }
-    }
-}
-
-impl Write for SharedLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') {
-            let mut sink = self.sink.lock().expect("stdout lock");
-            sink.write_all(&self.pending[..=end])?;
-            self.pending.drain(..=end);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.sink.lock().expect("stdout lock").flush()
-    }
-}
-
 /// A bounded memory of the most recent keys.
 struct Recent<V> {
     map: HashMap<String, V>,
@@ -233,15 +201,13 @@ pub fn listen(
     );
     let listener =
         TcpListener::bind(&opts.bind).with_context(|| format!("listening on {}", opts.bind))?;
-    let sink: Arc<Mutex<Box<dyn Write + Send>>> = Arc::new(Mutex::new(Box::new(std::io::stdout())));
-    let output = || {
-        let mut out = Output::new(Box::new(SharedLines::new(Arc::clone(&sink))));
-        out.redact_config(config);
-        if let Some(singer) = &opts.singer {
-            out.speak_singer(singer.clone());
-        }
-        out
-    };
+    // The webhook handlers and the reconciliation write through handles on one stdout.
+    let mut stdout = Output::stdout();
+    stdout.redact_config(config);
+    if let Some(singer) = &opts.singer {
+        stdout.speak_singer(singer.clone());
+    }
+    let output = || stdout.fork();
 
     let mut out = output();
     let client = super::client(config, RetryPolicy::default());
@@ -448,29 +414,5 @@ mod tests {
         assert_eq!(r.map.len(), REMEMBERED);
         assert!(r.get("0").is_none());
         assert!(r.get(&(REMEMBERED + 9).to_string()).is_some());
-    }
-
-    /// Records each write it is given, to see what the shared stdout receives.
-    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
-    impl Write for Writes {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().push(buf.to_vec());
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn shared_lines_forward_whole_lines_only() {
-        let writes = Arc::new(Mutex::new(Vec::new()));
-        let sink: Arc<Mutex<Box<dyn Write + Send>>> =
-            Arc::new(Mutex::new(Box::new(Writes(Arc::clone(&writes)))));
-        let mut w = SharedLines::new(Arc::clone(&sink));
-        w.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
-        w.write_all(b":2}\n").unwrap();
-        let got = writes.lock().unwrap().clone();
-        assert_eq!(got, vec![b"{\"a\":1}\n".to_vec(), b"{\"b\":2}\n".to_vec()]);
     }
 }
