@@ -86,7 +86,12 @@ fn a_spent_daily_budget_stops_cleanly_and_the_next_run_resumes() {
         .iter()
         .filter(|r| r.status == 429)
         .count();
-    assert_eq!(spent_requests, 1, "no request after the budget said no");
+    // Streams are read three at a time: each may have had one request on its way when the
+    // budget said no, and none is sent after.
+    assert!(
+        (1..=source_pipedrive::config::DEFAULT_CONCURRENT_STREAMS).contains(&spent_requests),
+        "no request after the budget said no: {spent_requests} got a 429"
+    );
 
     world.sandbox.set_daily_token_budget(None);
     let state = world.file("state.json", &first.state_file());

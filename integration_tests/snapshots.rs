@@ -35,13 +35,15 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
         .build(schema)
         .unwrap();
     let good = serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "both",
-                                  "max_requests_per_second": 2.5, "max_retries": 3, "request_timeout_seconds": 30});
+                                  "max_requests_per_second": 2.5, "max_retries": 3, "request_timeout_seconds": 30,
+                                  "max_concurrent_streams": 4});
     assert!(validator.is_valid(&good));
     for bad in [
         serde_json::json!({"start_date": "2024-05-01T00:00:00Z"}),
         serde_json::json!({"api_key": "k", "start_date": "May 1st"}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "label"}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_retries": 99}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_streams": 0}),
     ] {
         assert!(!validator.is_valid(&bad), "{bad}");
     }

@@ -88,6 +88,14 @@ pub struct RawConfig {
     pub max_retries: Option<u32>,
 
     #[schemars(
+        title = "Concurrent streams",
+        description = "How many streams are read at the same time. They share one rate limiter paced by Pipedrive's rate-limit headers; 1 reads them one after the other. Default 3.",
+        range(min = 1, max = 10),
+        extend("order" = 10)
+    )]
+    pub max_concurrent_streams: Option<usize>,
+
+    #[schemars(
         title = "Webhook user",
         description = "Real-time sync only: the HTTP basic auth user Pipedrive sends webhook deliveries with (`webhooks register`, `listen`).",
         extend("airbyte_secret" = true, "order" = 8)
@@ -123,6 +131,10 @@ impl fmt::Debug for ApiKey {
 }
 
 /// The validated configuration.
+/// Three streams at once keep a Lite plan's burst window (20 requests per 2 s) busy at typical
+/// latencies without living at its edge.
+pub const DEFAULT_CONCURRENT_STREAMS: usize = 3;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub api_key: ApiKey,
@@ -134,6 +146,7 @@ pub struct Config {
     pub max_requests_per_second: Option<f64>,
     pub request_timeout: std::time::Duration,
     pub max_retries: u32,
+    pub max_concurrent_streams: usize,
     /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
     pub webhook_auth: Option<(String, ApiKey)>,
 }
@@ -195,6 +208,13 @@ impl Config {
                 Some(n) if n > 20 => bail!("`max_retries` {n} must be at most 20"),
                 Some(n) => n,
                 None => 5,
+            },
+            max_concurrent_streams: match raw.max_concurrent_streams {
+                Some(n) if !(1..=10).contains(&n) => {
+                    bail!("`max_concurrent_streams` {n} must be between 1 and 10")
+                }
+                Some(n) => n,
+                None => DEFAULT_CONCURRENT_STREAMS,
             },
             webhook_auth: match (raw.webhook_user, raw.webhook_password) {
                 (None, None) => None,

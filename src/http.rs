@@ -16,7 +16,7 @@
 //!   HTML page), so it stops at once with an error that says so.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,6 +46,9 @@ pub struct RetryPolicy {
     /// Wait for the burst window when the last answer said it is used up. Only benchmarks turn
     /// this off, to count the 429s it saves.
     pub pace_from_headers: bool,
+    /// Requests that may be on their way at once (concurrent streams): the burst window is
+    /// waited for while fewer than this are left in it, so those in flight still fit.
+    pub in_flight: u64,
 }
 
 impl Default for RetryPolicy {
@@ -59,6 +62,7 @@ impl Default for RetryPolicy {
             receive_timeout: Duration::from_secs(120),
             min_interval: None,
             pace_from_headers: true,
+            in_flight: 1,
         }
     }
 }
@@ -176,6 +180,8 @@ pub struct Client {
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
     pace_until: Mutex<Option<Instant>>,
+    /// Set once the daily budget said no: requests from other threads are not sent after it.
+    budget_spent: AtomicBool,
     pub counters: Counters,
 }
 
@@ -195,6 +201,7 @@ impl Client {
             key,
             policy,
             pace_until: Mutex::new(None),
+            budget_spent: AtomicBool::new(false),
             counters: Counters::default(),
         }
     }
@@ -226,6 +233,9 @@ impl Client {
         let mut rate_limit_waits = 0u32;
         loop {
             self.wait_for_pace();
+            if self.budget_spent.load(Ordering::Relaxed) {
+                return Err(HttpError::BudgetExhausted { target });
+            }
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let err = match self.attempt(method, path, query, &target) {
                 Ok(Outcome::Done(r)) => return Ok(r),
@@ -318,9 +328,12 @@ impl Client {
         if status == 429 {
             return match headers.burst_wait(&self.policy) {
                 Some(wait) => Ok(Outcome::BurstLimited(wait)),
-                None => Err(HttpError::BudgetExhausted {
-                    target: target.to_string(),
-                }),
+                None => {
+                    self.budget_spent.store(true, Ordering::Relaxed);
+                    Err(HttpError::BudgetExhausted {
+                        target: target.to_string(),
+                    })
+                }
             };
         }
         if !(200..300).contains(&status) {
@@ -358,8 +371,10 @@ impl Client {
 
     fn record_pace(&self, h: &RateHeaders) {
         let wait = match (h.remaining, h.reset) {
-            (Some(0), Some(reset)) => Duration::from_secs(reset.max(1)),
-            (Some(0), None) => Duration::from_secs(2),
+            (Some(r), Some(reset)) if r < self.policy.in_flight => {
+                Duration::from_secs(reset.max(1))
+            }
+            (Some(r), None) if r < self.policy.in_flight => Duration::from_secs(2),
             _ => return,
         };
         let mut pace = self.pace_until.lock().expect("pace lock");

@@ -31,6 +31,7 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         max_requests_per_second: None,
         request_timeout: std::time::Duration::from_secs(30),
         max_retries: 5,
+        max_concurrent_streams: crate::config::DEFAULT_CONCURRENT_STREAMS,
         webhook_auth: None,
     };
     eprintln!(

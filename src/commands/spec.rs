@@ -24,7 +24,7 @@ pub fn connection_specification() -> serde_json::Value {
         let kind = match name.as_str() {
             "custom_field_option_labels" => "boolean",
             "max_requests_per_second" => "number",
-            "request_timeout_seconds" | "max_retries" => "integer",
+            "request_timeout_seconds" | "max_retries" | "max_concurrent_streams" => "integer",
             _ => "string",
         };
         p.insert("type".into(), kind.into());

@@ -114,10 +114,9 @@ enum Listed {
     Denied(HttpError),
 }
 
-/// Writes one stream's records and checkpoints, and counts them.
+/// Counts one stream's records and writes its checkpoints.
 struct Emitter<'a> {
     def: &'a StreamDef,
-    out: &'a mut Output,
     stats: StreamStats,
     /// Custom-field shaping, when records need any.
     shaper: Option<&'a Shaper>,
@@ -126,10 +125,20 @@ struct Emitter<'a> {
     since_state: u64,
 }
 
-impl Emitter<'_> {
-    fn emit(&mut self, mut record: Value) -> Result<()> {
+impl<'a> Emitter<'a> {
+    fn new(def: &'a StreamDef, incremental: bool, shaper: Option<&'a Shaper>) -> Emitter<'a> {
+        Emitter {
+            def,
+            stats: StreamStats::default(),
+            shaper: shaper.filter(|s| s.needed()),
+            cursor_field: def.cursor.filter(|_| incremental),
+            since_state: 0,
+        }
+    }
+
+    fn emit(&mut self, out: &mut Output, mut record: Value) -> Result<()> {
         finish_record(self.def, self.shaper, &mut record);
-        self.out.record(self.def.name, &record)?;
+        out.record(self.def.name, &record)?;
         self.stats.records += 1;
         self.since_state += 1;
         Ok(())
@@ -145,24 +154,28 @@ impl Emitter<'_> {
         state
     }
 
-    fn checkpoint(&mut self, at: DateTime<Utc>) -> Result<()> {
+    fn checkpoint(&mut self, out: &mut Output, at: DateTime<Utc>) -> Result<()> {
         if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
             let state = self.state(field, at);
-            self.out.state(self.def.name, state, self.since_state)?;
+            out.state(self.def.name, state, self.since_state)?;
             self.since_state = 0;
         }
         Ok(())
     }
 
-    fn finish(&mut self, window: &Window) -> Result<()> {
+    fn finish(&mut self, out: &mut Output, window: &Window) -> Result<()> {
         if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
             let state = self.state(field, at);
-            self.out
-                .state(self.def.name, state.clone(), self.since_state)?;
+            out.state(self.def.name, state.clone(), self.since_state)?;
             self.stats.state = Some(state);
             self.since_state = 0;
         }
         Ok(())
+    }
+
+    fn count(&mut self, requests: u64, tokens_each: u32) {
+        self.stats.requests += requests;
+        self.stats.tokens += requests * u64::from(tokens_each);
     }
 }
 
@@ -185,33 +198,173 @@ pub fn finish_record(def: &StreamDef, shaper: Option<&Shaper>, record: &mut Valu
 }
 
 /// Reads one stream in `window`, writing its records (and checkpoints when `incremental`),
-/// their custom fields shaped by `shaper`.
+/// their custom fields shaped by `shaper`. `riders` are child streams read during this
+/// stream's pass (see `Rider`); a stream with a parent of its own takes none.
 pub fn read_stream(
     client: &Client,
     def: &StreamDef,
     incremental: bool,
     window: Window,
     shaper: Option<&Shaper>,
+    riders: &mut [Rider],
     out: &mut Output,
 ) -> Result<StreamStats> {
-    let mut em = Emitter {
-        def,
-        out,
-        stats: StreamStats::default(),
-        shaper: shaper.filter(|s| s.needed()),
-        cursor_field: def.cursor.filter(|_| incremental),
-        since_state: 0,
-    };
+    let mut em = Emitter::new(def, incremental, shaper);
     let listed = match def.parent {
-        None => read_list(client, def, incremental, &window, &mut em)?,
-        Some(parent) => read_children(client, def, parent, incremental, &window, &mut em)?,
+        None => read_list(client, def, incremental, &window, &mut em, riders, out),
+        Some(parent) => read_children(client, def, parent, incremental, &window, &mut em, out),
+    };
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(e) => {
+            for r in riders.iter_mut() {
+                r.parent_failed(def, &e);
+            }
+            return Err(e);
+        }
     };
     if let Listed::Denied(e) = listed {
+        for r in riders.iter_mut() {
+            r.end.get_or_insert(RiderEnd::Denied(format!(
+                "its parent stream {} may not be read: {e}",
+                def.name
+            )));
+        }
         em.stats.skipped = Some(e.to_string());
         return Ok(em.stats);
     }
-    em.finish(&window)?;
+    em.finish(out, &window)?;
     Ok(em.stats)
+}
+
+/// A child stream read along its parents' own passes instead of listing the parents again: the
+/// children of each page of parents are asked for right after that page is written. It sees
+/// exactly the parents it would list itself when every parent stream is read in a window that
+/// holds its own (`can_ride`), in the order of `Parent::streams`. As when it reads alone, only
+/// the pass over its last parent checkpoints.
+pub struct Rider<'a> {
+    pub def: &'a StreamDef,
+    parent: Parent,
+    window: Window,
+    em: Emitter<'a>,
+    first_child: bool,
+    end: Option<RiderEnd>,
+}
+
+enum RiderEnd {
+    Denied(String),
+    Failed(anyhow::Error),
+}
+
+impl<'a> Rider<'a> {
+    /// `None` when `def` has no parent.
+    pub fn new(
+        def: &'a StreamDef,
+        incremental: bool,
+        window: Window,
+        shaper: Option<&'a Shaper>,
+    ) -> Option<Rider<'a>> {
+        Some(Rider {
+            parent: def.parent?,
+            def,
+            window,
+            em: Emitter::new(def, incremental, shaper),
+            first_child: true,
+            end: None,
+        })
+    }
+
+    /// Whether a pass over a parent in `parent` window sees every parent a child in `child`
+    /// window would list itself.
+    pub fn can_ride(child: &Window, parent: &Window) -> bool {
+        child.start == parent.start
+            && parent.lower <= child.lower
+            && match (parent.upper, child.upper) {
+                (None, _) => true,
+                (Some(p), Some(c)) => c <= p,
+                (Some(_), None) => false,
+            }
+    }
+
+    /// Reads the children of one page of parents (`parents`: ids with update times, all in
+    /// the parent stream's window), checkpointing after them when `checkpoint`.
+    fn ride(
+        &mut self,
+        client: &Client,
+        parents: &[(Value, Option<DateTime<Utc>>)],
+        checkpoint: bool,
+        out: &mut Output,
+    ) -> Result<()> {
+        if self.end.is_some() {
+            return Ok(());
+        }
+        let mine: Vec<(Value, Option<DateTime<Utc>>)> = parents
+            .iter()
+            .filter(|(_, t)| self.window.place(*t) == Place::In)
+            .cloned()
+            .collect();
+        let last = mine.iter().filter_map(|(_, t)| *t).max();
+        let result = fan_out(
+            client,
+            self.def,
+            self.parent,
+            &self.window,
+            mine,
+            &mut self.first_child,
+            &mut self.em,
+            out,
+        )
+        .and_then(|denied| {
+            if let Some(e) = denied {
+                self.end = Some(RiderEnd::Denied(e.to_string()));
+                return Ok(());
+            }
+            match (checkpoint, last) {
+                (true, Some(at)) => self.em.checkpoint(out, at.max(self.window.lower)),
+                _ => Ok(()),
+            }
+        });
+        match result {
+            // Stdout is gone: nothing else can be written either.
+            Err(e) if e.chain().any(|c| c.is::<std::io::Error>()) => Err(e),
+            Err(e) => {
+                self.end = Some(RiderEnd::Failed(e));
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    fn parent_failed(&mut self, parent: &StreamDef, e: &anyhow::Error) {
+        let cause = e
+            .chain()
+            .find_map(|c| c.downcast_ref::<HttpError>())
+            .map_or_else(|| anyhow!("{e:#}"), |h| anyhow::Error::new(h.clone()));
+        self.end.get_or_insert(RiderEnd::Failed(
+            cause.context(format!("its parent stream {} failed", parent.name)),
+        ));
+    }
+
+    /// After the last parent's pass: the stream's final checkpoint and what it cost, or why it
+    /// could not be read. Without `parents_read` (a parent stream failed or was never read) it
+    /// has not seen every parent, so it fails and keeps the checkpoints written so far.
+    pub fn finish(mut self, out: &mut Output, parents_read: bool) -> Result<StreamStats> {
+        match self.end.take() {
+            Some(RiderEnd::Failed(e)) => Err(e),
+            Some(RiderEnd::Denied(reason)) => {
+                self.em.stats.skipped = Some(reason);
+                Ok(self.em.stats)
+            }
+            None if !parents_read => Err(anyhow!(
+                "not read to the end: one of its parent streams ({}) was not read to the end",
+                self.parent.streams.join(", ")
+            )),
+            None => {
+                self.em.finish(out, &self.window)?;
+                Ok(self.em.stats)
+            }
+        }
+    }
 }
 
 /// Every record of a stream, written nowhere: what the field definitions are read with.
@@ -243,17 +396,30 @@ pub fn fetch_all(
 }
 
 /// A stream of its own: every page's records in the window, a checkpoint after each page when
-/// the records come oldest first and the stream is read in one pass.
+/// the records come oldest first and the stream is read in one pass; then each rider's
+/// children of that page.
 fn read_list(
     client: &Client,
     def: &StreamDef,
     incremental: bool,
     window: &Window,
     em: &mut Emitter,
+    riders: &mut [Rider],
+    out: &mut Output,
 ) -> Result<Listed> {
     let passes = passes(def);
     let per_page = def.checkpoints_per_page() && passes.len() == 1;
-    for extra in passes {
+    let last_pass = passes.len();
+    for (i, extra) in passes.into_iter().enumerate() {
+        // A rider checkpoints only on the last pass over its last parent, as when it reads alone.
+        let rider_checkpoints: Vec<bool> = riders
+            .iter()
+            .map(|r| {
+                def.checkpoints_per_page()
+                    && i + 1 == last_pass
+                    && r.parent.streams.last() == Some(&def.name)
+            })
+            .collect();
         let mut requests = 0;
         let listed = list(
             client,
@@ -264,17 +430,24 @@ fn read_list(
             incremental,
             &mut requests,
             |records, last| {
+                let parents: Vec<(Value, Option<DateTime<Utc>>)> = if riders.is_empty() {
+                    Vec::new()
+                } else {
+                    records.iter().map(|(r, t)| (r["id"].clone(), *t)).collect()
+                };
                 for (record, _) in records {
-                    em.emit(record)?;
+                    em.emit(out, record)?;
                 }
-                match (per_page, last) {
-                    (true, Some(at)) => em.checkpoint(at.max(window.lower)),
-                    _ => Ok(()),
+                if let (true, Some(at)) = (per_page, last) {
+                    em.checkpoint(out, at.max(window.lower))?;
                 }
+                for (rider, checkpoint) in riders.iter_mut().zip(&rider_checkpoints) {
+                    rider.ride(client, &parents, *checkpoint, out)?;
+                }
+                Ok(())
             },
         );
-        em.stats.requests += requests;
-        em.stats.tokens += requests * u64::from(def.tokens);
+        em.count(requests, def.tokens);
         if let Listed::Denied(e) = listed? {
             return Ok(Listed::Denied(e));
         }
@@ -293,8 +466,8 @@ fn read_children(
     incremental: bool,
     window: &Window,
     em: &mut Emitter,
+    out: &mut Output,
 ) -> Result<Listed> {
-    let child_window = window.children();
     let mut first_child = true;
     let mut jobs = Vec::new();
     for name in parent.streams {
@@ -316,69 +489,30 @@ fn read_children(
             incremental,
             &mut parent_requests,
             |parents, last| {
-                let parents: Vec<(Value, Option<DateTime<Utc>>)> = parents
+                let parents = parents
                     .into_iter()
                     .map(|(p, t)| (p["id"].clone(), t))
                     .collect();
-                let groups: Vec<Vec<(Value, Option<DateTime<Utc>>)>> = match parent.fanout {
-                    Fanout::Batch { size, .. } => parents.chunks(size).map(<[_]>::to_vec).collect(),
-                    Fanout::Path => parents.into_iter().map(|p| vec![p]).collect(),
-                };
-                for group in groups {
-                    let (path, extra) = match parent.fanout {
-                        Fanout::Batch { param, .. } => {
-                            let ids: Vec<String> =
-                                group.iter().map(|(id, _)| id_text(id)).collect();
-                            (def.path.to_string(), vec![(param, ids.join(","))])
-                        }
-                        Fanout::Path => {
-                            (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new())
-                        }
-                    };
-                    let mut requests = 0;
-                    let mut children = Vec::new();
-                    let listed = list(
-                        client,
-                        def,
-                        &path,
-                        &extra,
-                        &child_window,
-                        false,
-                        &mut requests,
-                        |records, _| {
-                            children.extend(records.into_iter().map(|(r, _)| r));
-                            Ok(())
-                        },
-                    );
-                    em.stats.requests += requests;
-                    em.stats.tokens += requests * u64::from(def.tokens);
-                    match listed {
-                        Ok(Listed::Done) => {}
-                        Ok(Listed::Denied(e)) if first_child => {
-                            denied = Some(e);
-                            return Err(anyhow!("denied"));
-                        }
-                        // The parent went away since it was listed: nothing to read for it.
-                        Ok(Listed::Denied(_)) => {
-                            em.stats.vanished_parents += 1;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    first_child = false;
-                    for mut child in children {
-                        adopt(&mut child, parent, &group);
-                        em.emit(child)?;
-                    }
+                denied = fan_out(
+                    client,
+                    def,
+                    parent,
+                    window,
+                    parents,
+                    &mut first_child,
+                    em,
+                    out,
+                )?;
+                if denied.is_some() {
+                    return Err(anyhow!("denied"));
                 }
                 match (per_page, last) {
-                    (true, Some(at)) => em.checkpoint(at.max(window.lower)),
+                    (true, Some(at)) => em.checkpoint(out, at.max(window.lower)),
                     _ => Ok(()),
                 }
             },
         );
-        em.stats.requests += parent_requests;
-        em.stats.tokens += parent_requests * u64::from(pdef.tokens);
+        em.count(parent_requests, pdef.tokens);
         if let Some(e) = denied {
             return Ok(Listed::Denied(e));
         }
@@ -388,6 +522,67 @@ fn read_children(
         }
     }
     Ok(Listed::Done)
+}
+
+/// Asks for the children of `parents` (ids with update times), in batches where the API takes
+/// many ids, and writes them. `Some` when the stream's very first request says the token's user
+/// may not read it; a parent that went away since it was listed is counted and passed over.
+#[allow(clippy::too_many_arguments)]
+fn fan_out(
+    client: &Client,
+    def: &StreamDef,
+    parent: Parent,
+    window: &Window,
+    parents: Vec<(Value, Option<DateTime<Utc>>)>,
+    first_child: &mut bool,
+    em: &mut Emitter,
+    out: &mut Output,
+) -> Result<Option<HttpError>> {
+    let child_window = window.children();
+    let groups: Vec<Vec<(Value, Option<DateTime<Utc>>)>> = match parent.fanout {
+        Fanout::Batch { size, .. } => parents.chunks(size).map(<[_]>::to_vec).collect(),
+        Fanout::Path => parents.into_iter().map(|p| vec![p]).collect(),
+    };
+    for group in groups {
+        let (path, extra) = match parent.fanout {
+            Fanout::Batch { param, .. } => {
+                let ids: Vec<String> = group.iter().map(|(id, _)| id_text(id)).collect();
+                (def.path.to_string(), vec![(param, ids.join(","))])
+            }
+            Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
+        };
+        let mut requests = 0;
+        let mut children = Vec::new();
+        let listed = list(
+            client,
+            def,
+            &path,
+            &extra,
+            &child_window,
+            false,
+            &mut requests,
+            |records, _| {
+                children.extend(records.into_iter().map(|(r, _)| r));
+                Ok(())
+            },
+        );
+        em.count(requests, def.tokens);
+        match listed? {
+            Listed::Done => {}
+            Listed::Denied(e) if *first_child => return Ok(Some(e)),
+            // The parent went away since it was listed: nothing to read for it.
+            Listed::Denied(_) => {
+                em.stats.vanished_parents += 1;
+                continue;
+            }
+        }
+        *first_child = false;
+        for mut child in children {
+            adopt(&mut child, parent, &group);
+            em.emit(out, child)?;
+        }
+    }
+    Ok(None)
 }
 
 /// The query parameters of each pass over a list: one pass, or one per value of its `each`.
