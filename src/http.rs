@@ -15,6 +15,7 @@
 //!   only get the token blocked (Pipedrive's CDN answers clients that ignore 429s with a 403
 //!   HTML page), so it stops at once with an error that says so.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -179,7 +180,7 @@ pub struct Client {
     policy: RetryPolicy,
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
-    pace_until: Mutex<Option<Instant>>,
+    pace: Mutex<Pacer>,
     /// Set once the daily budget said no: requests from other threads are not sent after it.
     budget_spent: AtomicBool,
     pub counters: Counters,
@@ -187,6 +188,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(base_url: &str, key: ApiKey, policy: RetryPolicy) -> Client {
+        let in_flight = policy.in_flight as usize;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
@@ -200,7 +202,10 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
             policy,
-            pace_until: Mutex::new(None),
+            pace: Mutex::new(Pacer {
+                spare: in_flight + 1,
+                ..Pacer::default()
+            }),
             budget_spent: AtomicBool::new(false),
             counters: Counters::default(),
         }
@@ -358,28 +363,83 @@ impl Client {
         }))
     }
 
+    /// Holds this thread back until the next request may go; the lock is held while waiting,
+    /// so concurrent requests queue up behind each other.
     fn wait_for_pace(&self) {
-        let mut pace = self.pace_until.lock().expect("pace lock");
-        if let Some(until) = *pace {
-            let now = Instant::now();
-            if until > now {
-                std::thread::sleep(until - now);
-            }
+        let mut pace = self.pace.lock().expect("pace lock");
+        let now = Instant::now();
+        let at = pace.next_slot(now, self.policy.min_interval);
+        if at > now {
+            std::thread::sleep(at - now);
         }
-        *pace = self.policy.min_interval.map(|i| Instant::now() + i);
+        pace.sent(Instant::now());
     }
 
     fn record_pace(&self, h: &RateHeaders) {
-        let wait = match (h.remaining, h.reset) {
-            (Some(r), Some(reset)) if r < self.policy.in_flight => {
-                Duration::from_secs(reset.max(1))
+        let mut pace = self.pace.lock().expect("pace lock");
+        if let Some(limit) = h.limit {
+            pace.limit = Some(limit as usize);
+        }
+        if let Some(wait) = h.pace(self.policy.in_flight) {
+            let until = Instant::now() + wait;
+            pace.until = Some(pace.until.map_or(until, |p| p.max(until)));
+        }
+    }
+}
+
+/// When requests may go. Pipedrive counts requests in a rolling 2-second window; the client
+/// counts its own the same way against the limit the headers announce, so that concurrent
+/// streams queue for a free slot instead of running into 429s. The headers' `remaining` is the
+/// backstop for requests this process does not see (other tools on the same token).
+#[derive(Debug, Default)]
+struct Pacer {
+    /// Nothing before this: the window is used up, or a 429 asked us to wait.
+    until: Option<Instant>,
+    /// `x-ratelimit-limit`, once an answer told it.
+    limit: Option<usize>,
+    /// Slots of the window left unused: one per request that may be in flight, plus one, so
+    /// that the answers' `remaining` never falls under the backstop's threshold.
+    spare: usize,
+    /// When our last requests went, oldest first; at most `limit` of them.
+    sent: VecDeque<Instant>,
+    last: Option<Instant>,
+}
+
+impl Pacer {
+    /// Our window is a little longer than Pipedrive's: a request is counted when it arrives,
+    /// a little after we send it.
+    const WINDOW: Duration = Duration::from_millis(2_100);
+
+    /// The earliest time, `now` or later, the next request may go.
+    fn next_slot(&mut self, now: Instant, min_interval: Option<Duration>) -> Instant {
+        let mut at = self.until.filter(|u| *u > now).unwrap_or(now);
+        if let (Some(interval), Some(last)) = (min_interval, self.last) {
+            at = at.max(last + interval);
+        }
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| at.saturating_duration_since(*t) >= Self::WINDOW)
+        {
+            self.sent.pop_front();
+        }
+        if let Some(limit) = self.limit {
+            // Some slots are left to spare; the oldest sends must leave the window first.
+            let cap = limit.saturating_sub(self.spare).max(1);
+            if self.sent.len() >= cap {
+                at = at.max(self.sent[self.sent.len() - cap] + Self::WINDOW);
             }
-            (Some(r), None) if r < self.policy.in_flight => Duration::from_secs(2),
-            _ => return,
-        };
-        let mut pace = self.pace_until.lock().expect("pace lock");
-        let until = Instant::now() + wait;
-        *pace = Some(pace.map_or(until, |p| p.max(until)));
+        }
+        at
+    }
+
+    fn sent(&mut self, at: Instant) {
+        self.last = Some(at);
+        self.sent.push_back(at);
+        let keep = self.limit.unwrap_or(0).max(1);
+        while self.sent.len() > keep {
+            self.sent.pop_front();
+        }
     }
 }
 
@@ -408,6 +468,7 @@ impl Method<'_> {
 /// The rate-limit headers of one answer.
 #[derive(Debug, Default, PartialEq)]
 struct RateHeaders {
+    limit: Option<u64>,
     remaining: Option<u64>,
     reset: Option<u64>,
     retry_after: Option<u64>,
@@ -422,11 +483,19 @@ impl RateHeaders {
                 .map(|v| v.ceil() as u64)
         };
         RateHeaders {
+            limit: num("x-ratelimit-limit"),
             remaining: num("x-ratelimit-remaining"),
             reset: num("x-ratelimit-reset"),
             retry_after: num("retry-after"),
             daily_remaining: num("x-daily-ratelimit-token-remaining"),
         }
+    }
+
+    /// How long to hold every request back after this answer, with `in_flight` requests
+    /// possibly on their way: fewer than that left in the burst window means it is used up
+    /// (by us or by other tools on the same token) until its reset.
+    fn pace(&self, in_flight: u64) -> Option<Duration> {
+        (self.remaining? < in_flight).then(|| Duration::from_secs(self.reset.unwrap_or(2).max(1)))
     }
 
     /// How long a 429 asks us to wait, or `None` when it is the daily budget: the daily token
@@ -559,6 +628,57 @@ mod tests {
             let j = unit_jitter();
             assert!((0.0..1.0).contains(&j));
         }
+    }
+
+    #[test]
+    fn a_used_up_window_holds_requests_until_its_reset() {
+        let h = |remaining| RateHeaders {
+            remaining: Some(remaining),
+            reset: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(h(0).pace(1), Some(Duration::from_secs(2)));
+        assert_eq!(h(1).pace(1), None);
+        // Three streams at once: fewer than three left means the window is used up.
+        assert_eq!(h(2).pace(3), Some(Duration::from_secs(2)));
+        assert_eq!(h(3).pace(3), None);
+        assert_eq!(RateHeaders::default().pace(3), None);
+    }
+
+    #[test]
+    fn the_pacer_keeps_our_own_count_under_the_limit() {
+        let t0 = Instant::now();
+        let mut p = Pacer {
+            limit: Some(5),
+            spare: 1,
+            ..Default::default()
+        };
+        let mut sent = Vec::new();
+        for _ in 0..12 {
+            let at = p.next_slot(t0, None);
+            p.sent(at);
+            sent.push(at);
+        }
+        // Four go at once (one slot spare), then each waits for the oldest to leave the window.
+        assert!(sent[..4].iter().all(|t| *t == t0));
+        assert_eq!(sent[4], t0 + Pacer::WINDOW);
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[..i]
+                .iter()
+                .filter(|s| t.duration_since(**s) < Pacer::WINDOW)
+                .count();
+            assert!(
+                in_window < 4,
+                "request {i} had {in_window} before it in one window"
+            );
+        }
+        // A configured rate spaces requests on top of that; a 429's wait holds them all.
+        let mut q = Pacer::default();
+        q.sent(t0);
+        let interval = Duration::from_millis(250);
+        assert_eq!(q.next_slot(t0, Some(interval)), t0 + interval);
+        q.until = Some(t0 + Duration::from_secs(3));
+        assert_eq!(q.next_slot(t0, Some(interval)), t0 + Duration::from_secs(3));
     }
 
     #[test]

@@ -156,7 +156,7 @@ pub fn read(
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _, _)| *i);
     let reports: Vec<StreamReport> = done.iter().map(|(_, r, _)| r.clone()).collect();
-    summarize(&reports, out)?;
+    summarize(&reports, &shared.client, out)?;
     out.flush()?;
     let failed: Vec<(&str, FailureType)> = done
         .iter()
@@ -213,8 +213,8 @@ fn plan(selected: &[Selected], windows: &[Window]) -> Vec<Job> {
         }
         job_of[i] = Some(j);
     }
-    for i in 0..selected.len() {
-        if job_of[i].is_none() {
+    for (i, job) in job_of.iter().enumerate() {
+        if job.is_none() {
             jobs.push(Job {
                 streams: vec![i],
                 riders: Vec::new(),
@@ -401,7 +401,7 @@ fn stops_the_sync(e: &anyhow::Error) -> bool {
     })
 }
 
-fn summarize(reports: &[StreamReport], out: &mut Output) -> std::io::Result<()> {
+fn summarize(reports: &[StreamReport], client: &Client, out: &mut Output) -> std::io::Result<()> {
     let mut records = 0;
     let mut requests = 0;
     let mut tokens = 0;
@@ -426,6 +426,16 @@ fn summarize(reports: &[StreamReport], out: &mut Output) -> std::io::Result<()> 
     out.log(
         LogLevel::Info,
         &format!("summary total: {records} records, {requests} requests, ~{tokens} tokens (+1 request, 2 tokens to check the key)"),
+    )?;
+    let c = &client.counters;
+    out.log(
+        LogLevel::Info,
+        &format!(
+            "summary http: {} requests sent, {} of them retries, {} answered 429 (burst limit)",
+            c.requests.load(Ordering::Relaxed),
+            c.retries.load(Ordering::Relaxed),
+            c.rate_limited.load(Ordering::Relaxed)
+        ),
     )
 }
 
