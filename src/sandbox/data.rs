@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 mod children;
 mod fields;
+mod legacy;
 mod lists;
 
 pub(crate) use fields::namespaces;

@@ -4,6 +4,8 @@
 //! plus the Webhooks API's writes and, in `webhooks`, deliveries shaped and retried like
 //! Pipedrive's. The `demo` command syncs from it so nobody needs an account, and the
 //! end-to-end tests run the real binary against it and compare with what it knows it served.
+//! A few legacy v1 routes (`server/legacy.rs`) exist only for the benchmark against the Airbyte
+//! connector (`integration_tests/bench/peer.sh`); our connector never calls them.
 
 mod data;
 mod server;

@@ -20,7 +20,10 @@ use super::data::{
     MAIL_FOLDERS, PROJECT_STATUSES,
 };
 
+mod legacy;
 mod webhook_api;
+
+use legacy::Legacy;
 
 const WINDOW: Duration = Duration::from_secs(2);
 /// Burst 429s within one window that the CDN tolerates before it blocks the client.
@@ -43,7 +46,10 @@ pub struct SandboxOptions {
     pub size: u64,
     /// The only accepted `x-api-token`.
     pub api_key: String,
-    /// Requests per rolling 2 s window before 429.
+    /// Requests per rolling 2 s window before 429. Default 100, or the value of the
+    /// environment variable `SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT`: the `sandbox` command has
+    /// no flag for it, and the peer benchmark (`integration_tests/bench/peer.sh`) lifts the
+    /// limit with it.
     pub burst_limit: u32,
     /// Company-wide daily token budget at start; `None` is unlimited.
     /// `Sandbox::set_daily_token_budget` changes it later.
@@ -138,13 +144,26 @@ impl Faults {
     }
 }
 
+/// Environment variable that overrides the default `burst_limit` (a whole number).
+const BURST_LIMIT_ENV: &str = "SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT";
+
+fn default_burst_limit() -> u32 {
+    match std::env::var(BURST_LIMIT_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{BURST_LIMIT_ENV} must be a whole number, not {v:?}")),
+        Err(_) => 100,
+    }
+}
+
 impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             seed: 42,
             size: 250,
             api_key: "sandbox-api-key".to_string(),
-            burst_limit: 100,
+            burst_limit: default_burst_limit(),
             daily_token_budget: None,
             deny: Vec::new(),
             faults: Faults::default(),
@@ -672,6 +691,9 @@ enum Route {
     Fields(Resource),
     /// One webhook, `/v1/webhooks/{id}`: it can only be deleted.
     Webhook(String),
+    /// LEGACY: a v1 endpoint only the Airbyte peer of the benchmark reads (`legacy.rs`),
+    /// served only to requests with the key in the `api_token` query parameter.
+    Legacy(Legacy),
 }
 
 impl Route {
@@ -713,6 +735,9 @@ impl Route {
             .strip_prefix("/v1/")
             .or_else(|| path.strip_prefix("/api/v1/"))?;
         let segments: Vec<&str> = v1.split('/').collect();
+        if let Some(legacy) = Legacy::resolve(&segments) {
+            return Some(Route::Legacy(legacy));
+        }
         Some(match segments.as_slice() {
             ["notes"] => Route::OffsetList(R::Notes),
             ["leads"] => Route::OffsetList(R::Leads),
@@ -766,6 +791,8 @@ impl Route {
             Route::Me => return 2,
             // "Delete single" in the generic table; the spec's own figure is not public.
             Route::Webhook(_) => return 6,
+            // v1 lists.
+            Route::Legacy(_) => return 20,
             Route::CursorList(r)
             | Route::OffsetList(r)
             | Route::FullList(r)
@@ -918,8 +945,14 @@ impl Shared {
     fn handle(&self, request: &Request) -> Response {
         let sequence = self.received.fetch_add(1, Ordering::SeqCst);
         let (path, query) = split_target(&request.target);
-        let route = Route::resolve(&path);
-        let authorized = request.header("x-api-token") == Some(self.opts.api_key.as_str());
+        let key = self.opts.api_key.as_str();
+        // v1 also took the key as the `api_token` query parameter (v2 here only in the header).
+        let query_token = (path.starts_with("/v1/") || path.starts_with("/api/v1/"))
+            && Params(&query).get("api_token") == Some(key);
+        let authorized = request.header("x-api-token") == Some(key) || query_token;
+        // Legacy routes exist only for the benchmark's Airbyte peer, which sends the key in
+        // the query; to anyone else (our connector sends the header) they stay unknown paths.
+        let route = Route::resolve(&path).filter(|r| query_token || !matches!(r, Route::Legacy(_)));
         let (response, cost) = if authorized {
             self.admit(request, &path, &query, route, sequence)
         } else {
@@ -1086,6 +1119,7 @@ impl Shared {
             Route::Child(r, id) => self.child(*r, id, params),
             Route::Children(r) => self.children(*r, params),
             Route::Fields(r) => self.field_list(*r, params),
+            Route::Legacy(legacy) => self.legacy(*legacy, params),
         };
         result.unwrap_or_else(|e| e)
     }
@@ -1687,6 +1721,8 @@ fn decode_cursor(cursor: &str, field: &str, desc: bool) -> Option<Key> {
 mod tests {
     use super::*;
 
+    mod legacy_routes;
+
     /// A keep-alive HTTP/1.1 client just big enough to talk to the sandbox.
     struct Client {
         reader: BufReader<TcpStream>,
@@ -1980,6 +2016,7 @@ mod tests {
         assert_eq!(client.walk_offset("/v1/files?limit=100").len(), 900);
     }
 
+    /// v2 takes the token only from the header (v1 also from `api_token`: `legacy_routes`).
     #[test]
     fn token_only_from_the_header() {
         let sandbox = start(10);

@@ -810,7 +810,7 @@ impl Dataset {
                         self.custom_of(Resource::Deals)
                             .iter()
                             .zip(first..)
-                            .map(|(f, order)| v1_custom(f, order)),
+                            .map(|(f, order)| v1_custom(Resource::Deals, f, order)),
                     );
                 }
                 defs
@@ -842,6 +842,61 @@ impl Dataset {
             }
         }
         Some(defs)
+    }
+
+    /// Legacy, for the Airbyte peer only (see `server/legacy.rs`): the definitions of a v2
+    /// list (deal, person, organization, product or activity fields) in the v1 shape its
+    /// `/v1/*Fields` twin serves, the same fields in the same order; `None` for other lists.
+    pub(crate) fn v1_definitions(&self, list: Resource) -> Option<Vec<Value>> {
+        if !matches!(
+            list,
+            Resource::DealFields
+                | Resource::PersonFields
+                | Resource::OrganizationFields
+                | Resource::ProductFields
+                | Resource::ActivityFields
+        ) {
+            return None;
+        }
+        let entity = list.described()?;
+        let renamed = |key: &str| {
+            self.field_edits()
+                .renamed
+                .get(&(list, key.to_string()))
+                .cloned()
+        };
+        let mut defs: Vec<Value> = system_table(list)
+            .iter()
+            .zip(1..)
+            .map(|(s, id)| v1_system(list, s, id, renamed(s.0)))
+            .collect();
+        let first = defs.len() as u64 + 1;
+        defs.extend(
+            self.custom_of(entity)
+                .iter()
+                .zip(first..)
+                .map(|(f, order)| v1_custom(entity, f, order)),
+        );
+        Some(defs)
+    }
+
+    /// Legacy, for the Airbyte peer only: writes the v2 `custom_fields` object of a record of
+    /// `owner`'s in the flat v1 form, each field under its key (null when unset, as v1 lists
+    /// other than leads did) and its parts under suffixed keys.
+    pub(super) fn flatten_custom_fields(
+        &self,
+        owner: Resource,
+        custom: &Value,
+        record: &mut Map<String, Value>,
+    ) {
+        for field in self.custom_of(owner) {
+            let value = custom.get(&field.key).cloned().unwrap_or(Value::Null);
+            if value.is_null() {
+                record.insert(field.key.clone(), Value::Null);
+            } else {
+                flatten(&field, value, record);
+            }
+        }
     }
 
     /// Renames a field of `list` (system or custom) from `now` on; a deal field's rename shows
@@ -1061,9 +1116,9 @@ fn v1_system(list: Resource, s: &System, id: u64, renamed: Option<(String, i64)>
     def
 }
 
-/// A deal custom field as `/v1/leadFields` lists it.
-fn v1_custom(f: &Field, order: u64) -> Value {
-    let owner = Resource::Deals;
+/// A custom field of `owner` in the v1 shape: a deal field as `/v1/leadFields` lists it, or
+/// (legacy, for the Airbyte peer only) any owner's as its `/v1/*Fields` list did.
+fn v1_custom(owner: Resource, f: &Field, order: u64) -> Value {
     let mut def = v1_field(
         12_000 + f.position,
         &f.key,
