@@ -158,11 +158,23 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// A successful answer: the parsed JSON body and the server's clock.
+/// A successful answer: the body and the server's clock.
 #[derive(Debug)]
-pub struct Response {
-    pub body: Value,
+pub struct Response<B = Value> {
+    pub body: B,
     pub date: Option<DateTime<Utc>>,
+}
+
+/// What a successful answer's bytes become. An answer they cannot become is unusable, and is
+/// asked for again like any passing failure.
+pub trait Body: Sized {
+    fn decode(bytes: Vec<u8>) -> Result<Self, serde_json::Error>;
+}
+
+impl Body for Value {
+    fn decode(bytes: Vec<u8>) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(&bytes)
+    }
 }
 
 /// Counters for the end-of-sync summary and the benchmarks.
@@ -216,6 +228,15 @@ impl Client {
         self.send(Method::Get, path, query)
     }
 
+    /// GET like `get_json`, the body read as the caller's `B`.
+    pub fn get_body<B: Body>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response<B>, HttpError> {
+        self.send(Method::Get, path, query)
+    }
+
     /// POST a JSON body. Waits out a burst 429 (the request was refused, not done), but retries
     /// nothing else.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Response, HttpError> {
@@ -227,12 +248,12 @@ impl Client {
         self.send(Method::Delete, path, &[])
     }
 
-    fn send(
+    fn send<B: Body>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Response, HttpError> {
+    ) -> Result<Response<B>, HttpError> {
         let target = format!("{} {}", method.name(), target(path, query));
         let mut attempt = 0u32;
         let mut rate_limit_waits = 0u32;
@@ -272,13 +293,13 @@ impl Client {
         }
     }
 
-    fn attempt(
+    fn attempt<B: Body>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         target: &str,
-    ) -> Result<Outcome, HttpError> {
+    ) -> Result<Outcome<B>, HttpError> {
         let url = format!("{}{}", self.base_url, path);
         let sent = match method {
             Method::Get => {
@@ -348,13 +369,15 @@ impl Client {
                 message: error_message(&bytes, is_json),
             });
         }
-        let body: Value = serde_json::from_slice(&bytes).map_err(|e| HttpError::BadBody {
+        let html = looks_like_html(&bytes);
+        let length = bytes.len();
+        let body = B::decode(bytes).map_err(|e| HttpError::BadBody {
             target: target.to_string(),
             status,
-            message: if looks_like_html(&bytes) {
+            message: if html {
                 "an HTML page where JSON was expected".to_string()
             } else {
-                format!("not valid JSON ({e}); {} bytes", bytes.len())
+                format!("not valid JSON ({e}); {length} bytes")
             },
         })?;
         Ok(Outcome::Done(Response {
@@ -443,8 +466,8 @@ impl Pacer {
     }
 }
 
-enum Outcome {
-    Done(Response),
+enum Outcome<B> {
+    Done(Response<B>),
     BurstLimited(Duration),
 }
 

@@ -175,7 +175,12 @@ impl Output {
         self.end()
     }
 
-    pub fn record(&mut self, stream: &str, data: &Value) -> io::Result<()> {
+    /// One record: a `Value`, or anything else that serializes as the record's object.
+    pub fn record<T: serde::Serialize + ?Sized>(
+        &mut self,
+        stream: &str,
+        data: &T,
+    ) -> io::Result<()> {
         let Some(shared) = self.singer.clone() else {
             serde_json::to_writer(&mut self.buf, &RecordRef::new(stream, data, now_ms()))?;
             return self.end();
@@ -198,7 +203,7 @@ impl Output {
         }
         // Only what the catalog deselected is copied out: most streams have nothing to drop.
         let projected = info.filter(|i| !i.deselected.is_empty()).map(|i| {
-            let mut r = data.clone();
+            let mut r = serde_json::to_value(data).unwrap_or(Value::Null);
             if let Some(obj) = r.as_object_mut() {
                 for p in &i.deselected {
                     obj.shift_remove(p);
@@ -209,14 +214,26 @@ impl Output {
         drop(guard);
         let time_extracted =
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let record = projected.as_ref().unwrap_or(data);
-        let message = singer::RecordRef {
-            kind: "RECORD",
-            stream,
-            record,
-            time_extracted: &time_extracted,
-        };
-        serde_json::to_writer(&mut self.buf, &message)?;
+        match &projected {
+            Some(record) => serde_json::to_writer(
+                &mut self.buf,
+                &singer::RecordRef {
+                    kind: "RECORD",
+                    stream,
+                    record,
+                    time_extracted: &time_extracted,
+                },
+            )?,
+            None => serde_json::to_writer(
+                &mut self.buf,
+                &singer::RecordRef {
+                    kind: "RECORD",
+                    stream,
+                    record: data,
+                    time_extracted: &time_extracted,
+                },
+            )?,
+        }
         self.end()
     }
 

@@ -41,21 +41,21 @@ pub struct Record {
 
 /// Serializes exactly like `Message::Record`, borrowing the data.
 #[derive(Serialize)]
-pub struct RecordRef<'a> {
+pub struct RecordRef<'a, T: Serialize + ?Sized = Value> {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub record: RecordBody<'a>,
+    pub record: RecordBody<'a, T>,
 }
 
 #[derive(Serialize)]
-pub struct RecordBody<'a> {
+pub struct RecordBody<'a, T: Serialize + ?Sized = Value> {
     pub stream: &'a str,
-    pub data: &'a Value,
+    pub data: &'a T,
     pub emitted_at: i64,
 }
 
-impl<'a> RecordRef<'a> {
-    pub fn new(stream: &'a str, data: &'a Value, emitted_at: i64) -> Self {
+impl<'a, T: Serialize + ?Sized> RecordRef<'a, T> {
+    pub fn new(stream: &'a str, data: &'a T, emitted_at: i64) -> Self {
         RecordRef {
             kind: "RECORD",
             record: RecordBody {

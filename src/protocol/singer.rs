@@ -29,11 +29,11 @@ pub enum Message {
 
 /// Serializes exactly like `Message::Record`, borrowing the record.
 #[derive(Serialize)]
-pub struct RecordRef<'a> {
+pub struct RecordRef<'a, T: Serialize + ?Sized = Value> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub stream: &'a str,
-    pub record: &'a Value,
+    pub record: &'a T,
     pub time_extracted: &'a str,
 }
 

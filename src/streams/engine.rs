@@ -17,6 +17,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
+use super::page::{Found, PageBody};
+use super::record::Record;
 use super::{time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, DELETED_AT};
 use crate::custom_fields::{self, NameMode, Shaper};
 use crate::http::{Client, HttpError};
@@ -102,8 +104,8 @@ enum PageToken {
     Start(u64),
 }
 
-struct Page {
-    records: Vec<Value>,
+struct Page<'a> {
+    records: Vec<Record<'a>>,
     next: Option<PageToken>,
 }
 
@@ -136,9 +138,19 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn emit(&mut self, out: &mut Output, mut record: Value) -> Result<()> {
-        finish_record(self.def, self.shaper, &mut record);
-        out.record(self.def.name, &record)?;
+    /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
+    fn emit(&mut self, out: &mut Output, record: Record) -> Result<()> {
+        let deleted = self
+            .def
+            .deletion
+            .is_some_and(|d| record.get(d.field()).is_some_and(|f| d.says_deleted(&f)));
+        if deleted || self.shaper.is_some() {
+            let mut record = record.into_value();
+            finish_record(self.def, self.shaper, &mut record);
+            out.record(self.def.name, &record)?;
+        } else {
+            out.record(self.def.name, &record)?;
+        }
         self.stats.records += 1;
         self.since_state += 1;
         Ok(())
@@ -385,7 +397,7 @@ pub fn fetch_all(
         false,
         &mut requests,
         |page, _| {
-            records.extend(page.into_iter().map(|(r, _)| r));
+            records.extend(page.into_iter().map(|(r, _)| r.into_value()));
             Ok(())
         },
     )?;
@@ -433,7 +445,10 @@ fn read_list(
                 let parents: Vec<(Value, Option<DateTime<Utc>>)> = if riders.is_empty() {
                     Vec::new()
                 } else {
-                    records.iter().map(|(r, t)| (r["id"].clone(), *t)).collect()
+                    records
+                        .iter()
+                        .map(|(r, t)| (r.get("id").unwrap_or(Value::Null), *t))
+                        .collect()
                 };
                 for (record, _) in records {
                     em.emit(out, record)?;
@@ -491,7 +506,7 @@ fn read_children(
             |parents, last| {
                 let parents = parents
                     .into_iter()
-                    .map(|(p, t)| (p["id"].clone(), t))
+                    .map(|(p, t)| (p.get("id").unwrap_or(Value::Null), t))
                     .collect();
                 denied = fan_out(
                     client,
@@ -552,7 +567,7 @@ fn fan_out(
             Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
         };
         let mut requests = 0;
-        let mut children = Vec::new();
+        // Only a first page is ever refused: records arrive only once the listing is allowed.
         let listed = list(
             client,
             def,
@@ -562,7 +577,10 @@ fn fan_out(
             false,
             &mut requests,
             |records, _| {
-                children.extend(records.into_iter().map(|(r, _)| r));
+                for (mut child, _) in records {
+                    adopt(&mut child, parent, &group);
+                    em.emit(out, child)?;
+                }
                 Ok(())
             },
         );
@@ -577,10 +595,6 @@ fn fan_out(
             }
         }
         *first_child = false;
-        for mut child in children {
-            adopt(&mut child, parent, &group);
-            em.emit(out, child)?;
-        }
     }
     Ok(None)
 }
@@ -597,27 +611,24 @@ fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
 }
 
 /// Gives a child record its parent's id and update time where the stream asks for them.
-fn adopt(child: &mut Value, parent: Parent, group: &[(Value, Option<DateTime<Utc>>)]) {
-    let Some(obj) = child.as_object_mut() else {
-        return;
-    };
+fn adopt(child: &mut Record, parent: Parent, group: &[(Value, Option<DateTime<Utc>>)]) {
     let own = match (parent.id_field, group) {
         (_, [only]) => Some(only),
-        (Some(field), _) => obj
+        (Some(field), _) => child
             .get(field)
-            .and_then(|id| group.iter().find(|(p, _)| id_text(p) == id_text(id))),
+            .and_then(|id| group.iter().find(|(p, _)| id_text(p) == id_text(&id))),
         (None, _) => None,
     };
     let Some((id, t)) = own else { return };
     if let Some(field) = parent.id_field {
-        if obj.get(field).is_none_or(Value::is_null) {
-            obj.insert(field.to_string(), id.clone());
+        if child.get(field).is_none_or(|v| v.is_null()) {
+            child.set(field, id);
         }
     }
     if let Some(field) = parent.time_field {
-        obj.insert(
-            field.to_string(),
-            t.map_or(Value::Null, |t| Value::String(time::format(t))),
+        child.set(
+            field,
+            &t.map_or(Value::Null, |t| Value::String(time::format(t))),
         );
     }
 }
@@ -641,7 +652,10 @@ fn list(
     window: &Window,
     incremental: bool,
     requests: &mut u64,
-    mut on_page: impl FnMut(Vec<(Value, Option<DateTime<Utc>>)>, Option<DateTime<Utc>>) -> Result<()>,
+    mut on_page: impl FnMut(
+        Vec<(Record<'_>, Option<DateTime<Utc>>)>,
+        Option<DateTime<Utc>>,
+    ) -> Result<()>,
 ) -> Result<Listed> {
     let v1_times = def.v1_time_fields();
     let mut base = base_query(def, window, incremental);
@@ -656,22 +670,22 @@ fn list(
             (PageToken::First, _) => {}
         }
         *requests += 1;
-        let response = match client.get_json(path, &query) {
+        let response = match client.get_body::<PageBody>(path, &query) {
             Ok(r) => r,
             Err(e) if token == PageToken::First && may_not_read(&e) => {
                 return Ok(Listed::Denied(e))
             }
             Err(e) => return Err(e.into()),
         };
-        let page = parse_page(def.paging, def.records, response.body, &token)?;
+        let page = parse_page(def.paging, def.records, &response.body, &token)?;
         let mut past_window = false;
         let mut kept = Vec::with_capacity(page.records.len());
         let mut last = None;
         for mut record in page.records {
             if !v1_times.is_empty() {
-                time::normalize_v1(&mut record, v1_times);
+                record.normalize_v1(v1_times);
             }
-            let t = def.cursor.and_then(|f| time::of(&record, f));
+            let t = def.cursor.and_then(|f| record.time(f));
             match (window.place(t), def.sort) {
                 (Place::Before, Sort::Descending(_)) | (Place::After, Sort::Ascending(_)) => {
                     past_window = true;
@@ -726,28 +740,40 @@ fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'sta
     q
 }
 
-fn parse_page(paging: Paging, shape: Records, mut body: Value, token: &PageToken) -> Result<Page> {
-    if !body.is_object() {
-        bail!("the answer is not a JSON object");
-    }
-    if body["success"] == json!(false) {
-        let err = body["error"].as_str().unwrap_or("no error message");
+fn parse_page<'a>(
+    paging: Paging,
+    shape: Records,
+    body: &'a PageBody,
+    token: &PageToken,
+) -> Result<Page<'a>> {
+    if body.success == Some(json!(false)) {
+        let err = body
+            .error
+            .as_ref()
+            .and_then(Value::as_str)
+            .unwrap_or("no error message");
         bail!("Pipedrive answered success=false: {err}");
     }
-    let (at, list) = match shape {
-        Records::Data => ("data", body["data"].take()),
-        Records::Nested(field) => ("data.<field>", body["data"][field].take()),
-        Records::Object => match body["data"].take() {
-            Value::Object(o) => ("data", Value::Array(vec![Value::Object(o)])),
-            other => ("data", other),
-        },
+    let (at, found) = match shape {
+        Records::Data => ("data", body.list()),
+        Records::Nested(field) => ("data.<field>", body.nested(field)),
+        Records::Object => ("data", body.object()),
     };
-    let records = match list {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        other => bail!("`{at}` is {}, not a list", kind(&other)),
+    let records = match found.context("a record in the answer")? {
+        Found::Records(r) => r,
+        Found::Nothing => Vec::new(),
+        Found::Not(kind) => bail!("`{at}` is {kind}, not a list"),
     };
-    let extra = &body["additional_data"];
+    next_page(paging, &body.additional_data, records, token)
+}
+
+/// Where the page after this one starts, from its `additional_data`.
+fn next_page<'a>(
+    paging: Paging,
+    extra: &Value,
+    records: Vec<Record<'a>>,
+    token: &PageToken,
+) -> Result<Page<'a>> {
     let next = match paging {
         Paging::Single => None,
         Paging::Cursor { .. } => match &extra["next_cursor"] {
@@ -876,9 +902,73 @@ mod tests {
         );
     }
 
+    /// A page's records (as text) and next token, from a body given as a `Value`.
+    struct Parsed {
+        records: Vec<String>,
+        next: Option<PageToken>,
+    }
+
+    fn page(paging: Paging, shape: Records, body: Value, token: &PageToken) -> Result<Parsed> {
+        use crate::http::Body;
+        let body = PageBody::decode(body.to_string().into_bytes())?;
+        let p = parse_page(paging, shape, &body, token)?;
+        Ok(Parsed {
+            records: p
+                .records
+                .iter()
+                .map(|r| serde_json::to_string(r).unwrap())
+                .collect(),
+            next: p.next,
+        })
+    }
+
+    #[test]
+    fn every_shape_of_data() {
+        let nested = page(
+            Paging::Single,
+            Records::Nested("goals"),
+            json!({"success": true, "data": {"goals": [{"id": "g1"}, {"id": "g2"}]}}),
+            &PageToken::First,
+        )
+        .unwrap();
+        assert_eq!(nested.records, [r#"{"id":"g1"}"#, r#"{"id":"g2"}"#]);
+        let one = page(
+            Paging::Single,
+            Records::Object,
+            json!({"success": true, "data": {"can_add": true}}),
+            &PageToken::First,
+        )
+        .unwrap();
+        assert_eq!(one.records, [r#"{"can_add":true}"#]);
+        for empty in [
+            json!({"success": true, "data": null}),
+            json!({"success": true}),
+        ] {
+            for shape in [Records::Data, Records::Nested("goals"), Records::Object] {
+                let p = page(Paging::Single, shape, empty.clone(), &PageToken::First).unwrap();
+                assert!(p.records.is_empty(), "{empty} {shape:?}");
+            }
+        }
+        let no_goals = json!({"success": true, "data": {"goals": null}});
+        let p = page(
+            Paging::Single,
+            Records::Nested("goals"),
+            no_goals,
+            &PageToken::First,
+        );
+        assert!(p.unwrap().records.is_empty());
+        let err = page(
+            Paging::Single,
+            Records::Data,
+            json!({"data": {"a": 1}}),
+            &PageToken::First,
+        );
+        assert!(format!("{:#}", err.err().unwrap()).contains("is an object, not a list"));
+    }
+
     #[test]
     fn v2_cursor_pages() {
-        let p = parse_page(
+        let p = page(
             Paging::Cursor { limit: 500 },
             Records::Data,
             json!({"success": true, "data": [{"id": 1}], "additional_data": {"next_cursor": "abc"}}),
@@ -887,7 +977,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.records.len(), 1);
         assert_eq!(p.next, Some(PageToken::Cursor("abc".into())));
-        let end = parse_page(
+        let end = page(
             Paging::Cursor { limit: 500 },
             Records::Data,
             json!({"success": true, "data": [], "additional_data": {"next_cursor": null}}),
@@ -895,7 +985,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(end.next, None);
-        let looping = parse_page(
+        let looping = page(
             Paging::Cursor { limit: 500 },
             Records::Data,
             json!({"success": true, "data": [], "additional_data": {"next_cursor": "abc"}}),
@@ -906,7 +996,7 @@ mod tests {
 
     #[test]
     fn v1_offset_pages() {
-        let p = parse_page(
+        let p = page(
             Paging::Offset { limit: 2 },
             Records::Data,
             json!({"success": true, "data": [{"id": 1}, {"id": 2}], "additional_data": {"pagination": {"start": 0, "limit": 2, "more_items_in_collection": true, "next_start": 2}}}),
@@ -914,7 +1004,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.next, Some(PageToken::Start(2)));
-        let empty = parse_page(
+        let empty = page(
             Paging::Offset { limit: 2 },
             Records::Data,
             json!({"success": true, "data": null, "additional_data": {"pagination": {"start": 2, "limit": 2, "more_items_in_collection": false}}}),
@@ -923,7 +1013,7 @@ mod tests {
         .unwrap();
         assert!(empty.records.is_empty());
         assert_eq!(empty.next, None);
-        let flat = parse_page(
+        let flat = page(
             Paging::Offset { limit: 2 },
             Records::Data,
             json!({"success": true, "data": [{"id": "a"}, {"id": "b"}], "additional_data": {"start": 2, "limit": 2, "more_items_in_collection": true}}),
@@ -935,7 +1025,7 @@ mod tests {
             Some(PageToken::Start(4)),
             "leads' flat form, without next_start"
         );
-        let stuck = parse_page(
+        let stuck = page(
             Paging::Offset { limit: 2 },
             Records::Data,
             json!({"success": true, "data": [{"id": 1}], "additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 2}}}),
@@ -946,15 +1036,15 @@ mod tests {
 
     #[test]
     fn unusable_pages_are_errors() {
-        assert!(parse_page(Paging::Single, Records::Data, json!([1]), &PageToken::First).is_err());
-        assert!(parse_page(
+        assert!(page(Paging::Single, Records::Data, json!([1]), &PageToken::First).is_err());
+        assert!(page(
             Paging::Single,
             Records::Data,
             json!({"success": false, "error": "x"}),
             &PageToken::First
         )
         .is_err());
-        assert!(parse_page(
+        assert!(page(
             Paging::Single,
             Records::Data,
             json!({"success": true, "data": "x"}),

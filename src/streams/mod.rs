@@ -3,6 +3,8 @@
 //! so adding a stream is adding a row and its schema, never a new code path.
 
 pub mod engine;
+pub mod page;
+pub mod record;
 pub mod time;
 
 use std::collections::HashMap;
@@ -217,7 +219,11 @@ impl Deletion {
     }
 
     pub fn is_deleted(self, record: &Value) -> bool {
-        let flag = &record[self.field()];
+        self.says_deleted(&record[self.field()])
+    }
+
+    /// Whether the value of `field()` marks the record deleted.
+    pub fn says_deleted(self, flag: &Value) -> bool {
         match self {
             Deletion::IsDeleted => flag == &Value::Bool(true) || flag.as_i64() == Some(1),
             Deletion::ActiveFlag => flag == &Value::Bool(false) || flag.as_i64() == Some(0),

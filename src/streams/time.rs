@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-const V1_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+pub const V1_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// Reads any of Pipedrive's time forms, and a bare date as its midnight UTC.
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
