@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
@@ -88,8 +88,8 @@ impl<'a> Record<'a> {
     pub fn normalize_v1(&mut self, fields: &[String]) {
         for f in fields {
             let Some(s) = self.str(f) else { continue };
-            if let Ok(t) = NaiveDateTime::parse_from_str(&s, time::V1_FORMAT) {
-                self.set(f, &Value::String(time::format(t.and_utc())));
+            if let Some(t) = time::v1_to_rfc3339(&s) {
+                self.set(f, &Value::String(t));
             }
         }
     }

@@ -42,11 +42,36 @@ pub fn normalize_v1(record: &mut Value, fields: &[String]) {
     };
     for f in fields {
         if let Some(Value::String(s)) = obj.get_mut(f) {
-            if let Ok(t) = NaiveDateTime::parse_from_str(s, V1_FORMAT) {
-                *s = format(t.and_utc());
+            if let Some(t) = v1_to_rfc3339(s) {
+                *s = t;
             }
         }
     }
+}
+
+/// v1's `YYYY-MM-DD HH:MM:SS` (UTC) as RFC 3339, or `None` when `s` is not that. Read by hand:
+/// every v1 record has several of these, and a format-string parser costs more than the record.
+pub fn v1_to_rfc3339(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let shape = b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s[r].parse().ok())
+            .flatten()
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(format!("{}T{}Z", &s[..10], &s[11..]))
 }
 
 /// The top-level properties a schema declares as date-times: the fields `normalize_v1` rewrites.
@@ -67,6 +92,27 @@ pub fn date_time_properties(schema: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn v1_times_read_by_hand_agree_with_chrono() {
+        for s in [
+            "2024-03-05 10:20:30",
+            "1999-12-31 23:59:59",
+            "2024-02-29 00:00:00",
+            "2023-02-29 00:00:00",
+            "2024-13-01 00:00:00",
+            "2024-01-01 24:00:00",
+            "2024-01-01T00:00:00",
+            "2024-1-01 00:00:00 ",
+            "2024-01-01 00:00:0x",
+            "",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(s, V1_FORMAT)
+                .ok()
+                .map(|t| format(t.and_utc()));
+            assert_eq!(v1_to_rfc3339(s), chrono, "{s:?}");
+        }
+    }
 
     #[test]
     fn parses_every_pipedrive_form() {
