@@ -33,6 +33,9 @@ pub struct Output {
     secrets: Vec<String>,
     /// Shared by every handle: the bookmarks document is one for the whole run.
     singer: Option<Arc<Mutex<Singer>>>,
+    /// Whether this handle has written a record yet: the first goes out at once, so that a
+    /// destination sees data as soon as there is some, not a buffer later.
+    recorded: bool,
 }
 
 #[derive(Clone)]
@@ -75,6 +78,7 @@ impl Output {
             sink: Arc::new(Mutex::new(w)),
             secrets: Vec::new(),
             singer: None,
+            recorded: false,
         }
     }
 
@@ -86,6 +90,7 @@ impl Output {
             sink: Arc::clone(&self.sink),
             secrets: self.secrets.clone(),
             singer: self.singer.clone(),
+            recorded: false,
         }
     }
 
@@ -177,6 +182,19 @@ impl Output {
 
     /// One record: a `Value`, or anything else that serializes as the record's object.
     pub fn record<T: serde::Serialize + ?Sized>(
+        &mut self,
+        stream: &str,
+        data: &T,
+    ) -> io::Result<()> {
+        if !self.recorded {
+            self.recorded = true;
+            self.write_record(stream, data)?;
+            return self.flush();
+        }
+        self.write_record(stream, data)
+    }
+
+    fn write_record<T: serde::Serialize + ?Sized>(
         &mut self,
         stream: &str,
         data: &T,
@@ -350,9 +368,13 @@ mod tests {
     fn records_are_buffered_until_state() {
         let sink = Shared::default();
         let mut out = Output::new(Box::new(sink.clone()));
+        out.record("deals", &serde_json::json!({"id": 0})).unwrap();
+        let first = sink.0.lock().unwrap().len();
+        assert!(first > 0, "the very first record goes out at once");
         out.record("deals", &serde_json::json!({"id": 1})).unwrap();
-        assert!(
-            sink.0.lock().unwrap().is_empty(),
+        assert_eq!(
+            sink.0.lock().unwrap().len(),
+            first,
             "a record alone must not force a flush"
         );
         out.state(
@@ -363,9 +385,9 @@ mod tests {
         .unwrap();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with(r#"{"type":"RECORD""#));
-        assert!(lines[1].starts_with(r#"{"type":"STATE""#));
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].starts_with(r#"{"type":"RECORD""#));
+        assert!(lines[2].starts_with(r#"{"type":"STATE""#));
     }
 
     #[test]
