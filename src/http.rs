@@ -165,16 +165,12 @@ pub struct Response<B = Value> {
     pub date: Option<DateTime<Utc>>,
 }
 
-/// What a successful answer's bytes become. An answer they cannot become is unusable, and is
-/// asked for again like any passing failure.
-pub trait Body: Sized {
-    fn decode(bytes: Vec<u8>) -> Result<Self, serde_json::Error>;
-}
+/// Reads a successful answer's bytes. Failing means the body is unusable (cut short, not
+/// JSON): it is asked for again like any passing failure.
+type Reader<'r, B> = &'r mut dyn FnMut(Vec<u8>) -> Result<B, serde_json::Error>;
 
-impl Body for Value {
-    fn decode(bytes: Vec<u8>) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(&bytes)
-    }
+fn json(bytes: Vec<u8>) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(&bytes)
 }
 
 /// Counters for the end-of-sync summary and the benchmarks.
@@ -225,34 +221,47 @@ impl Client {
 
     /// GET `path` with `query`, retried and paced per the policy, parsed as JSON.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Response, HttpError> {
-        self.send(Method::Get, path, query)
+        self.send(Method::Get, path, query, &mut json)
     }
 
-    /// GET like `get_json`, the body read as the caller's `B`.
-    pub fn get_body<B: Body>(
+    /// GET like `get_json`, handing the body's text to `read`, which parses what it needs in
+    /// place. A body that is not UTF-8, or that `read` cannot parse, is asked for again; `read`
+    /// runs once more for each try, so it must act only once its parse has succeeded.
+    pub fn get_text<B>(
         &self,
         path: &str,
         query: &[(&str, String)],
+        mut read: impl FnMut(&str) -> Result<B, serde_json::Error>,
     ) -> Result<Response<B>, HttpError> {
-        self.send(Method::Get, path, query)
+        self.send(
+            Method::Get,
+            path,
+            query,
+            &mut |bytes| match String::from_utf8(bytes) {
+                Ok(text) => read(&text),
+                // Let the parser say where the bad bytes are.
+                Err(e) => Err(serde_json::from_slice::<Value>(e.as_bytes()).unwrap_err()),
+            },
+        )
     }
 
     /// POST a JSON body. Waits out a burst 429 (the request was refused, not done), but retries
     /// nothing else.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Response, HttpError> {
-        self.send(Method::Post(body), path, &[])
+        self.send(Method::Post(body), path, &[], &mut json)
     }
 
     /// DELETE, with the same rule as `post_json`.
     pub fn delete(&self, path: &str) -> Result<Response, HttpError> {
-        self.send(Method::Delete, path, &[])
+        self.send(Method::Delete, path, &[], &mut json)
     }
 
-    fn send<B: Body>(
+    fn send<B>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
+        read: Reader<B>,
     ) -> Result<Response<B>, HttpError> {
         let target = format!("{} {}", method.name(), target(path, query));
         let mut attempt = 0u32;
@@ -263,7 +272,7 @@ impl Client {
                 return Err(HttpError::BudgetExhausted { target });
             }
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(method, path, query, &target) {
+            let err = match self.attempt(method, path, query, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -293,12 +302,13 @@ impl Client {
         }
     }
 
-    fn attempt<B: Body>(
+    fn attempt<B>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         target: &str,
+        read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
         let url = format!("{}{}", self.base_url, path);
         let sent = match method {
@@ -371,7 +381,7 @@ impl Client {
         }
         let html = looks_like_html(&bytes);
         let length = bytes.len();
-        let body = B::decode(bytes).map_err(|e| HttpError::BadBody {
+        let body = read(bytes).map_err(|e| HttpError::BadBody {
             target: target.to_string(),
             status,
             message: if html {

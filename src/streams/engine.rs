@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-use super::page::{Found, PageBody};
+use super::page::{Envelope, Found};
 use super::record::Record;
 use super::{time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, DELETED_AT};
 use crate::custom_fields::{self, NameMode, Shaper};
@@ -657,7 +657,6 @@ fn list(
         Option<DateTime<Utc>>,
     ) -> Result<()>,
 ) -> Result<Listed> {
-    let v1_times = def.v1_time_fields();
     let mut base = base_query(def, window, incremental);
     base.extend(extra.iter().cloned());
     let mut token = PageToken::First;
@@ -670,39 +669,63 @@ fn list(
             (PageToken::First, _) => {}
         }
         *requests += 1;
-        let response = match client.get_body::<PageBody>(path, &query) {
-            Ok(r) => r,
+        // Set by the one parse of the page that succeeds: where the next page starts, or why
+        // the listing cannot go on.
+        let mut outcome: Option<Result<Option<PageToken>>> = None;
+        let fetched = client.get_text(path, &query, |text| {
+            let envelope = Envelope::parse(text)?;
+            outcome = Some(read_page(def, window, envelope, &token, &mut on_page));
+            Ok(())
+        });
+        match fetched {
+            Ok(_) => {}
             Err(e) if token == PageToken::First && may_not_read(&e) => {
                 return Ok(Listed::Denied(e))
             }
             Err(e) => return Err(e.into()),
-        };
-        let page = parse_page(def.paging, def.records, &response.body, &token)?;
-        let mut past_window = false;
-        let mut kept = Vec::with_capacity(page.records.len());
-        let mut last = None;
-        for mut record in page.records {
-            if !v1_times.is_empty() {
-                record.normalize_v1(v1_times);
-            }
-            let t = def.cursor.and_then(|f| record.time(f));
-            match (window.place(t), def.sort) {
-                (Place::Before, Sort::Descending(_)) | (Place::After, Sort::Ascending(_)) => {
-                    past_window = true;
-                    break;
-                }
-                (Place::Before | Place::After, _) => continue,
-                (Place::In, _) => {}
-            }
-            last = last.max(t);
-            kept.push((record, t));
         }
-        on_page(kept, last)?;
-        match page.next {
-            Some(next) if !past_window => token = next,
-            _ => return Ok(Listed::Done),
+        match outcome.expect("set when the page parsed")? {
+            Some(next) => token = next,
+            None => return Ok(Listed::Done),
         }
     }
+}
+
+/// One page's records in `window` to `on_page`; the token of the next page, `None` at the
+/// end of the list or of the window.
+fn read_page(
+    def: &StreamDef,
+    window: &Window,
+    envelope: Envelope,
+    token: &PageToken,
+    on_page: &mut impl FnMut(
+        Vec<(Record<'_>, Option<DateTime<Utc>>)>,
+        Option<DateTime<Utc>>,
+    ) -> Result<()>,
+) -> Result<Option<PageToken>> {
+    let v1_times = def.v1_time_fields();
+    let page = parse_page(def.paging, def.records, envelope, token)?;
+    let mut past_window = false;
+    let mut kept = Vec::with_capacity(page.records.len());
+    let mut last = None;
+    for mut record in page.records {
+        if !v1_times.is_empty() {
+            record.normalize_v1(v1_times);
+        }
+        let t = def.cursor.and_then(|f| record.time(f));
+        match (window.place(t), def.sort) {
+            (Place::Before, Sort::Descending(_)) | (Place::After, Sort::Ascending(_)) => {
+                past_window = true;
+                break;
+            }
+            (Place::Before | Place::After, _) => continue,
+            (Place::In, _) => {}
+        }
+        last = last.max(t);
+        kept.push((record, t));
+    }
+    on_page(kept, last)?;
+    Ok(page.next.filter(|_| !past_window))
 }
 
 /// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the
@@ -743,28 +766,29 @@ fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'sta
 fn parse_page<'a>(
     paging: Paging,
     shape: Records,
-    body: &'a PageBody,
+    mut envelope: Envelope<'a>,
     token: &PageToken,
 ) -> Result<Page<'a>> {
-    if body.success == Some(json!(false)) {
-        let err = body
+    if envelope.success == Some(json!(false)) {
+        let err = envelope
             .error
             .as_ref()
             .and_then(Value::as_str)
             .unwrap_or("no error message");
         bail!("Pipedrive answered success=false: {err}");
     }
+    let extra = std::mem::take(&mut envelope.additional_data);
     let (at, found) = match shape {
-        Records::Data => ("data", body.list()),
-        Records::Nested(field) => ("data.<field>", body.nested(field)),
-        Records::Object => ("data", body.object()),
+        Records::Data => ("data", envelope.list()),
+        Records::Nested(field) => ("data.<field>", envelope.nested(field)?),
+        Records::Object => ("data", envelope.object()),
     };
-    let records = match found.context("a record in the answer")? {
+    let records = match found {
         Found::Records(r) => r,
         Found::Nothing => Vec::new(),
         Found::Not(kind) => bail!("`{at}` is {kind}, not a list"),
     };
-    next_page(paging, &body.additional_data, records, token)
+    next_page(paging, &extra, records, token)
 }
 
 /// Where the page after this one starts, from its `additional_data`.
@@ -909,9 +933,8 @@ mod tests {
     }
 
     fn page(paging: Paging, shape: Records, body: Value, token: &PageToken) -> Result<Parsed> {
-        use crate::http::Body;
-        let body = PageBody::decode(body.to_string().into_bytes())?;
-        let p = parse_page(paging, shape, &body, token)?;
+        let text = body.to_string();
+        let p = parse_page(paging, shape, Envelope::parse(&text)?, token)?;
         Ok(Parsed {
             records: p
                 .records

@@ -32,10 +32,6 @@ impl<'a> Record<'a> {
         serde_json::from_str(text)
     }
 
-    pub fn from_props(props: Vec<(Cow<'a, str>, Cow<'a, RawValue>)>) -> Record<'a> {
-        Record { props }
-    }
-
     /// A property's JSON text.
     pub fn raw(&self, key: &str) -> Option<&RawValue> {
         self.props
@@ -129,16 +125,23 @@ impl<'de> Deserialize<'de> for Record<'de> {
                 f.write_str("a record (a JSON object)")
             }
 
-            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Record<'de>, M::Error> {
-                let mut props = Vec::with_capacity(m.size_hint().unwrap_or(48));
-                while let Some(key) = m.next_key::<Key<'de>>()? {
-                    let value: &'de RawValue = m.next_value()?;
-                    props.push((key.0, Cow::Borrowed(value)));
-                }
-                Ok(Record { props })
+            fn visit_map<M: MapAccess<'de>>(self, m: M) -> Result<Record<'de>, M::Error> {
+                Record::from_map(m)
             }
         }
         d.deserialize_map(Props)
+    }
+}
+
+impl<'de> Record<'de> {
+    /// The record a JSON object being parsed holds, its values borrowed from the text.
+    pub fn from_map<M: MapAccess<'de>>(mut m: M) -> Result<Record<'de>, M::Error> {
+        let mut props = Vec::with_capacity(m.size_hint().unwrap_or(48));
+        while let Some(key) = m.next_key::<Key<'de>>()? {
+            let value: &'de RawValue = m.next_value()?;
+            props.push((key.0, Cow::Borrowed(value)));
+        }
+        Ok(Record { props })
     }
 }
 
