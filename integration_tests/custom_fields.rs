@@ -82,8 +82,24 @@ fn read(
     if let Some(s) = state {
         args.extend(["--state", s.to_str().unwrap()]);
     }
+    let before = world.sandbox.requests().len();
     let run = world.run(&args);
     run.assert_ok();
+    // The summary accounts for every request, field definitions and the key check included.
+    let sent = world.sandbox.requests().len() - before;
+    let total = run
+        .logs()
+        .into_iter()
+        .find_map(|l| {
+            let rest = l.split("summary total: ").nth(1)?.to_string();
+            rest.split(", ")
+                .nth(1)?
+                .strip_suffix(" requests")?
+                .parse::<usize>()
+                .ok()
+        })
+        .expect("a summary total line");
+    assert_eq!(total, sent, "{:#?}", run.logs());
     run
 }
 

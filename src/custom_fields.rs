@@ -312,6 +312,9 @@ impl Naming {
 #[derive(Default)]
 pub struct Definitions {
     loaded: HashMap<&'static str, std::result::Result<Vec<Field>, String>>,
+    /// What reading them cost, for the end-of-sync summary.
+    pub requests: u64,
+    pub tokens: u64,
 }
 
 impl Definitions {
@@ -329,8 +332,11 @@ impl Definitions {
             } else {
                 Field::from_v2
             };
-            let fields = engine::fetch_all(client, def)?
-                .map(|items| items.iter().filter_map(from).collect());
+            let mut requests = 0;
+            let fetched = engine::fetch_all(client, def, &mut requests);
+            self.requests += requests;
+            self.tokens += requests * u64::from(def.tokens);
+            let fields = fetched?.map(|items| items.iter().filter_map(from).collect());
             self.loaded.insert(fields_stream, fields);
         }
         Ok(&self.loaded[fields_stream])

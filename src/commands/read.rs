@@ -156,7 +156,9 @@ pub fn read(
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _, _)| *i);
     let reports: Vec<StreamReport> = done.iter().map(|(_, r, _)| r.clone()).collect();
-    summarize(&reports, &shared.client, out)?;
+    let definitions = shared.definitions.lock().unwrap_or_else(|e| e.into_inner());
+    summarize(&reports, &definitions, &shared.client, out)?;
+    drop(definitions);
     out.flush()?;
     let failed: Vec<(&str, FailureType)> = done
         .iter()
@@ -401,7 +403,12 @@ fn stops_the_sync(e: &anyhow::Error) -> bool {
     })
 }
 
-fn summarize(reports: &[StreamReport], client: &Client, out: &mut Output) -> std::io::Result<()> {
+fn summarize(
+    reports: &[StreamReport],
+    definitions: &Definitions,
+    client: &Client,
+    out: &mut Output,
+) -> std::io::Result<()> {
     let mut records = 0;
     let mut requests = 0;
     let mut tokens = 0;
@@ -425,7 +432,14 @@ fn summarize(reports: &[StreamReport], client: &Client, out: &mut Output) -> std
     }
     out.log(
         LogLevel::Info,
-        &format!("summary total: {records} records, {requests} requests, ~{tokens} tokens (+1 request, 2 tokens to check the key)"),
+        &format!(
+            "summary total: {records} records, {} requests, ~{} tokens (streams {requests} requests, ~{tokens} tokens; \
+             custom-field definitions {} requests, ~{} tokens; the key check 1 request, 2 tokens)",
+            requests + definitions.requests + 1,
+            tokens + definitions.tokens + 2,
+            definitions.requests,
+            definitions.tokens
+        ),
     )?;
     let c = &client.counters;
     out.log(

@@ -380,13 +380,13 @@ impl<'a> Rider<'a> {
 }
 
 /// Every record of a stream, written nowhere: what the field definitions are read with.
-/// The inner `Err` says why the user may not read it.
+/// The inner `Err` says why the user may not read it. `requests` counts what it asked.
 pub fn fetch_all(
     client: &Client,
     def: &StreamDef,
+    requests: &mut u64,
 ) -> Result<std::result::Result<Vec<Value>, String>> {
     let mut records = Vec::new();
-    let mut requests = 0;
     let everything = Window::full_refresh(DateTime::<Utc>::MIN_UTC);
     let listed = list(
         client,
@@ -395,7 +395,7 @@ pub fn fetch_all(
         &[],
         &everything,
         false,
-        &mut requests,
+        requests,
         |page, _| {
             records.extend(page.into_iter().map(|(r, _)| r.into_value()));
             Ok(())
