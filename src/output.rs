@@ -206,17 +206,20 @@ impl Output {
         let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
         let singer = &mut *guard;
         let info = singer.streams.get(stream);
-        if let Some(info) = info.filter(|_| !singer.schema_sent.contains(stream)) {
-            let schema = singer::Message::Schema {
-                stream: stream.to_string(),
-                schema: info.schema.clone(),
-                key_properties: info.key_properties.clone(),
-                bookmark_properties: info.replication_key.iter().cloned().collect(),
-            };
-            serde_json::to_writer(&mut self.buf, &schema)?;
-            self.buf.push(b'\n');
-        }
         if !singer.schema_sent.contains(stream) {
+            if let Some(info) = info {
+                let schema = singer::Message::Schema {
+                    stream: stream.to_string(),
+                    schema: info.schema.clone(),
+                    key_properties: info.key_properties.clone(),
+                    bookmark_properties: info.replication_key.iter().cloned().collect(),
+                };
+                serde_json::to_writer(&mut self.buf, &schema)?;
+                self.buf.push(b'\n');
+                // Out before the lock is let go: another handle that finds the SCHEMA sent may
+                // write this stream's records at once, and they must not overtake it.
+                self.drain()?;
+            }
             singer.schema_sent.insert(stream.to_string());
         }
         // Only what the catalog deselected is copied out: most streams have nothing to drop.
@@ -493,6 +496,38 @@ mod tests {
             }
         }
         assert_eq!(next.values().sum::<u64>(), 1200);
+    }
+
+    #[test]
+    fn a_schema_is_out_before_any_handle_writes_its_stream() {
+        let sink = Shared::default();
+        let mut a = Output::new(Box::new(sink.clone()));
+        let info = SingerStream {
+            schema: serde_json::json!({"type": "object"}),
+            key_properties: vec!["id".into()],
+            replication_key: None,
+            deselected: Vec::new(),
+        };
+        let streams = HashMap::from([
+            ("notes".to_string(), info.clone()),
+            ("deals".to_string(), info),
+        ]);
+        a.speak_singer(Singer::new(streams, Map::new()));
+        let mut b = a.fork();
+        // A's first record goes out at once; its next ones (deals, a SCHEMA first) are buffered.
+        a.record("notes", &serde_json::json!({"id": 1})).unwrap();
+        a.record("deals", &serde_json::json!({"id": 2})).unwrap();
+        // B's first record goes out at once, without a SCHEMA of its own.
+        b.record("deals", &serde_json::json!({"id": 3})).unwrap();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let schema = text
+            .lines()
+            .position(|l| l.starts_with(r#"{"type":"SCHEMA","stream":"deals""#));
+        let record = text
+            .lines()
+            .position(|l| l.starts_with(r#"{"type":"RECORD","stream":"deals""#));
+        assert!(record.is_some(), "{text}");
+        assert!(schema < record && schema.is_some(), "{text}");
     }
 
     #[test]
