@@ -502,11 +502,8 @@ fn incremental_reads_only_what_changed() {
                             streams::Fanout::Path => ids.len(),
                         };
                     for id in ids {
-                        for mut child in sb.dataset().children(crate::util::resource(name), &id) {
-                            time::normalize_v1(
-                                &mut child,
-                                &time::date_time_properties(&def.schema()),
-                            );
+                        for child in sb.dataset().children(crate::util::resource(name), &id) {
+                            let mut child = crate::util::normalized(def, &child);
                             if let Some(f) = parent.id_field {
                                 if child.get(f).is_none_or(serde_json::Value::is_null) {
                                     child[f] = id.clone();

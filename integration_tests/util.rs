@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::{Message, Trace};
 use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
+use source_pipedrive::streams::record::Record;
 use source_pipedrive::streams::{self, time};
 
 pub const START: &str = "2020-01-01T00:00:00Z";
@@ -95,8 +96,7 @@ impl World {
         let def = streams::find(stream).unwrap();
         let data = self.sandbox.dataset();
         let recent = |d: &streams::StreamDef, r: &Value| {
-            let mut r = r.clone();
-            time::normalize_v1(&mut r, &time::date_time_properties(&d.schema()));
+            let r = normalized(d, r);
             d.cursor
                 .and_then(|c| time::of(&r, c))
                 .is_none_or(|t| t >= since)
@@ -117,11 +117,8 @@ impl World {
                         .iter()
                         .filter(|p| recent(pdef, p))
                     {
-                        for mut child in data.children(resource(stream), &p["id"]) {
-                            time::normalize_v1(
-                                &mut child,
-                                &time::date_time_properties(&def.schema()),
-                            );
+                        for child in data.children(resource(stream), &p["id"]) {
+                            let mut child = normalized(def, &child);
                             if let Some(field) = parent.id_field {
                                 if child.get(field).is_none_or(Value::is_null) {
                                     child[field] = p["id"].clone();
@@ -154,6 +151,14 @@ pub fn default_streams() -> Vec<&'static str> {
 /// Every stream's name: the whole catalog.
 pub fn all_streams() -> Vec<&'static str> {
     streams::STREAMS.iter().map(|d| d.name).collect()
+}
+
+/// A record with its v1 times rewritten as RFC 3339, as the connector writes it.
+pub fn normalized(def: &streams::StreamDef, record: &Value) -> Value {
+    let text = record.to_string();
+    let mut r = Record::parse(&text).expect("a record is an object");
+    r.normalize_v1(&time::date_time_properties(&def.schema()));
+    r.into_value()
 }
 
 pub fn resource(stream: &str) -> Resource {

@@ -203,6 +203,17 @@ mod tests {
     }
 
     #[test]
+    fn normalizes_only_named_v1_fields() {
+        let text = r#"{"update_time":"2024-03-05 10:20:30","add_time":null,"title":"2024-03-05 10:20:30","x":"2024-03-05T10:20:30Z"}"#;
+        let mut rec = Record::parse(text).unwrap();
+        rec.normalize_v1(&["update_time".into(), "add_time".into(), "x".into()]);
+        assert_eq!(
+            rec.into_value(),
+            json!({"update_time": "2024-03-05T10:20:30Z", "add_time": null, "title": "2024-03-05 10:20:30", "x": "2024-03-05T10:20:30Z"})
+        );
+    }
+
+    #[test]
     fn escaped_names_and_non_objects() {
         let rec = Record::parse(r#"{"a\"b":1}"#).unwrap();
         assert_eq!(rec.get("a\"b"), Some(json!(1)));

@@ -34,21 +34,6 @@ pub fn of(record: &Value, field: &str) -> Option<DateTime<Utc>> {
     record.get(field).and_then(Value::as_str).and_then(parse)
 }
 
-/// Rewrites v1 `YYYY-MM-DD HH:MM:SS` values of the named top-level properties to RFC 3339.
-/// Values already in another form are left as they are.
-pub fn normalize_v1(record: &mut Value, fields: &[String]) {
-    let Some(obj) = record.as_object_mut() else {
-        return;
-    };
-    for f in fields {
-        if let Some(Value::String(s)) = obj.get_mut(f) {
-            if let Some(t) = v1_to_rfc3339(s) {
-                *s = t;
-            }
-        }
-    }
-}
-
 /// v1's `YYYY-MM-DD HH:MM:SS` (UTC) as RFC 3339, or `None` when `s` is not that. Read by hand:
 /// every v1 record has several of these, and a format-string parser costs more than the record.
 pub fn v1_to_rfc3339(s: &str) -> Option<String> {
@@ -74,7 +59,8 @@ pub fn v1_to_rfc3339(s: &str) -> Option<String> {
     Some(format!("{}T{}Z", &s[..10], &s[11..]))
 }
 
-/// The top-level properties a schema declares as date-times: the fields `normalize_v1` rewrites.
+/// The top-level properties a schema declares as date-times: the fields `Record::normalize_v1`
+/// rewrites.
 pub fn date_time_properties(schema: &Value) -> Vec<String> {
     schema["properties"]
         .as_object()
@@ -142,19 +128,6 @@ mod tests {
         assert_eq!(
             format("2024-03-05T10:20:30.250Z".parse().unwrap()),
             "2024-03-05T10:20:30.250Z"
-        );
-    }
-
-    #[test]
-    fn normalizes_only_named_v1_fields() {
-        let mut r = json!({"update_time": "2024-03-05 10:20:30", "add_time": null, "title": "2024-03-05 10:20:30", "x": "2024-03-05T10:20:30Z"});
-        normalize_v1(
-            &mut r,
-            &["update_time".into(), "add_time".into(), "x".into()],
-        );
-        assert_eq!(
-            r,
-            json!({"update_time": "2024-03-05T10:20:30Z", "add_time": null, "title": "2024-03-05 10:20:30", "x": "2024-03-05T10:20:30Z"})
         );
     }
 
