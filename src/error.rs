@@ -33,6 +33,12 @@ impl FailureType {
     }
 }
 
+/// Whether writing stdout failed (the reader went away): every stream would fail the same way,
+/// so the sync stops rather than reporting each.
+pub fn stdout_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<std::io::Error>())
+}
+
 /// An error whose class is known where it is raised (bad input files, mostly).
 #[derive(Debug)]
 pub struct ConnectorError {

@@ -18,7 +18,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use crate::catalog::Selected;
 use crate::config::Config;
 use crate::custom_fields::{Definitions, Naming, Shaper};
-use crate::error::{classify, FailureType, Reported};
+use crate::error::{classify, stdout_gone, FailureType, Reported};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::{LogLevel, StreamStatusKind};
@@ -231,30 +231,28 @@ fn plan(selected: &[Selected], windows: &[Window]) -> Vec<Job> {
 /// Reads one job's streams, then closes its riders. `Err` only when stdout is gone.
 fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
     let mut done = Vec::new();
-    let mut rider_shapers: Vec<(usize, Result<Option<Shaper>>)> = Vec::new();
+    let mut rider_shapers: Vec<(usize, Option<Shaper>)> = Vec::new();
     for &i in &job.riders {
         start(shared, i, out)?;
-        rider_shapers.push((i, shaper(shared, i, out)));
-    }
-    let mut rider_ix = Vec::new();
-    let mut riders: Vec<Rider> = Vec::new();
-    for (i, made) in &rider_shapers {
-        let sel = &shared.selected[*i];
-        match made {
-            Ok(shaper) => {
-                if let Some(r) = Rider::new(
-                    sel.def,
-                    sel.incremental,
-                    shared.windows[*i],
-                    shaper.as_ref(),
-                ) {
-                    rider_ix.push(*i);
-                    riders.push(r);
-                }
-            }
-            Err(e) => done.push(report(shared, *i, Err(anyhow::anyhow!("{e:#}")), out)?),
+        match shaper(shared, i, out) {
+            Ok(shaper) => rider_shapers.push((i, shaper)),
+            Err(e) => done.push(report(shared, i, Err(e), out)?),
         }
     }
+    // The riders borrow their shapers, so these live in their own vector.
+    let (rider_ix, mut riders): (Vec<usize>, Vec<Rider>) = rider_shapers
+        .iter()
+        .filter_map(|(i, shaper)| {
+            let sel = &shared.selected[*i];
+            Rider::new(
+                sel.def,
+                sel.incremental,
+                shared.windows[*i],
+                shaper.as_ref(),
+            )
+            .map(|r| (*i, r))
+        })
+        .unzip();
     let mut parents_read = true;
     for &i in &job.streams {
         if shared.stop.load(Ordering::Relaxed) {
@@ -354,7 +352,7 @@ fn report(
             ))
         }
         Err(e) => {
-            if e.chain().any(|c| c.is::<std::io::Error>()) {
+            if stdout_gone(&e) {
                 shared.stop.store(true, Ordering::Relaxed);
                 return Err(e);
             }

@@ -21,6 +21,7 @@ use super::page::{Envelope, Found};
 use super::record::Record;
 use super::{time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, DELETED_AT};
 use crate::custom_fields::{self, NameMode, Shaper};
+use crate::error::stdout_gone;
 use crate::http::{Client, HttpError};
 use crate::output::Output;
 
@@ -337,8 +338,8 @@ impl<'a> Rider<'a> {
             }
         });
         match result {
-            // Stdout is gone: nothing else can be written either.
-            Err(e) if e.chain().any(|c| c.is::<std::io::Error>()) => Err(e),
+            // Nothing else can be written either.
+            Err(e) if stdout_gone(&e) => Err(e),
             Err(e) => {
                 self.end = Some(RiderEnd::Failed(e));
                 Ok(())
