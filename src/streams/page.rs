@@ -20,11 +20,24 @@ pub struct Envelope<'a> {
 
 /// What `data` is.
 enum Data<'a> {
+    /// Not there, or `null`.
     Absent,
     List(Vec<Record<'a>>),
     Object(Record<'a>),
-    /// Anything else, by kind: `null`, `a string`...
+    /// Anything else, by kind: `a string`, `a number`...
     Other(&'static str),
+}
+
+impl<'a> Data<'a> {
+    /// As a list of records.
+    fn list(self) -> Found<'a> {
+        match self {
+            Data::Absent => Found::Nothing,
+            Data::List(records) => Found::Records(records),
+            Data::Object(_) => Found::Not("an object"),
+            Data::Other(kind) => Found::Not(kind),
+        }
+    }
 }
 
 /// What `data` holds, as the engine asks for it.
@@ -43,19 +56,14 @@ impl<'a> Envelope<'a> {
 
     /// `data` as a list of records.
     pub fn list(self) -> Found<'a> {
-        match self.data {
-            Data::Absent | Data::Other("null") => Found::Nothing,
-            Data::List(records) => Found::Records(records),
-            Data::Object(_) => Found::Not("an object"),
-            Data::Other(kind) => Found::Not(kind),
-        }
+        self.data.list()
     }
 
     /// `data` as one record (a list is taken as records too).
     pub fn object(self) -> Found<'a> {
         match self.data {
             Data::Object(record) => Found::Records(vec![record]),
-            _ => self.list(),
+            other => other.list(),
         }
     }
 
@@ -70,13 +78,7 @@ impl<'a> Envelope<'a> {
         let Cow::Borrowed(raw) = raw else {
             unreachable!("a parsed record's values are borrowed");
         };
-        match serde_json::from_str::<DataIn>(raw.get())?.0 {
-            Data::List(records) => Ok(Found::Records(records)),
-            Data::Other("null") => Ok(Found::Nothing),
-            Data::Object(_) => Ok(Found::Not("an object")),
-            Data::Other(kind) => Ok(Found::Not(kind)),
-            Data::Absent => Ok(Found::Nothing),
-        }
+        Ok(serde_json::from_str::<DataIn>(raw.get())?.0.list())
     }
 }
 
@@ -141,7 +143,7 @@ impl<'de> Deserialize<'de> for DataIn<'de> {
             }
 
             fn visit_unit<E: de::Error>(self) -> Result<DataIn<'de>, E> {
-                Ok(DataIn(Data::Other("null")))
+                Ok(DataIn(Data::Absent))
             }
 
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<DataIn<'de>, E> {
