@@ -16,6 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use source_pipedrive::sandbox::{Sandbox, SandboxOptions};
+
+#[path = "proc_status.rs"]
+mod proc_status;
 use source_pipedrive::streams::STREAMS;
 
 struct Args {
@@ -71,7 +74,7 @@ fn args() -> Args {
 struct Measured {
     wall: Duration,
     cpu: Duration,
-    max_rss_kib: i64,
+    max_rss_kib: u64,
     records: u64,
     first_record: Option<Duration>,
     status: i32,
@@ -108,9 +111,9 @@ fn measure(args: &[&str]) -> Measured {
     let sampler = {
         let done = done.clone();
         std::thread::spawn(move || {
-            let mut peak = 0i64;
+            let mut peak = 0u64;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
+                peak = peak.max(proc_status::kib(pid as u32, "VmHWM").unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(5));
             }
             peak
@@ -141,13 +144,6 @@ fn measure(args: &[&str]) -> Measured {
             -1
         },
     }
-}
-
-/// The high-water mark of a live process's resident memory, from `/proc/PID/status`.
-fn vm_hwm_kib(pid: libc::pid_t) -> Option<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Downloads `targets` in order over one keep-alive connection, reading every body in full.

@@ -11,6 +11,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "proc_status.rs"]
+mod proc_status;
+
 use serde_json::json;
 use source_pipedrive::sandbox::webhooks::{deliver, event, EventMeta};
 use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
@@ -25,15 +28,6 @@ fn arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn main() {
@@ -138,7 +132,10 @@ fn main() {
         assert_eq!(d.status, Some(200), "delivery {n}");
         let done = n - first + 1;
         if done == 1 || done % (total / 5).max(1) == 0 {
-            print!("  {done}: {:.1} MiB", rss_kib(pid) as f64 / 1024.0);
+            print!(
+                "  {done}: {:.1} MiB",
+                proc_status::kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0
+            );
         }
     }
     println!();
