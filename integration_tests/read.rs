@@ -177,9 +177,7 @@ fn child_streams_ride_along_their_parents_which_are_listed_once() {
         let last = |want_state: bool| {
             run.messages.iter().rposition(|m| match m {
                 Message::Record { record } => !want_state && record.stream == stream,
-                Message::State { state } => {
-                    want_state && state.stream.as_ref().unwrap().stream_descriptor.name == stream
-                }
+                Message::State { state } => want_state && state.stream_name().unwrap() == stream,
                 _ => false,
             })
         };
@@ -215,13 +213,7 @@ fn a_cut_sync_of_parents_and_riders_resumes_without_loss() {
         for m in &full.messages[..=k] {
             match m {
                 Message::State { state } => {
-                    let name = state
-                        .stream
-                        .as_ref()
-                        .unwrap()
-                        .stream_descriptor
-                        .name
-                        .clone();
+                    let name = state.stream_name().unwrap().to_string();
                     states.insert(name, serde_json::to_value(state).unwrap());
                 }
                 Message::Record { record } => {
@@ -565,13 +557,7 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
         let Message::State { state } = m else {
             continue;
         };
-        let stream = state
-            .stream
-            .as_ref()
-            .unwrap()
-            .stream_descriptor
-            .name
-            .clone();
+        let stream = state.stream_name().unwrap().to_string();
         // What a destination holds if the sync died right after message k.
         let before: BTreeSet<String> = full.messages[..k]
             .iter()

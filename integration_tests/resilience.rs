@@ -28,13 +28,7 @@ impl Committed {
                     pending.entry(record.stream).or_default().push(key);
                 }
                 Message::State { state } => {
-                    let name = state
-                        .stream
-                        .as_ref()
-                        .unwrap()
-                        .stream_descriptor
-                        .name
-                        .clone();
+                    let name = state.stream_name().unwrap().to_string();
                     let keys = pending.remove(&name).unwrap_or_default();
                     self.records.entry(name.clone()).or_default().extend(keys);
                     self.states

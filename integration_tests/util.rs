@@ -226,9 +226,8 @@ impl Run {
         let mut last: BTreeMap<String, Value> = BTreeMap::new();
         for m in &self.messages {
             if let Message::State { state } = m {
-                let s = state.stream.as_ref().unwrap();
                 last.insert(
-                    s.stream_descriptor.name.clone(),
+                    state.stream_name().unwrap().to_string(),
                     serde_json::to_value(state).unwrap(),
                 );
             }

@@ -81,6 +81,15 @@ pub struct State {
     pub source_stats: Option<SourceStats>,
 }
 
+impl State {
+    /// The stream a per-stream state is about.
+    pub fn stream_name(&self) -> Option<&str> {
+        self.stream
+            .as_ref()
+            .map(|s| s.stream_descriptor.name.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StateType {
