@@ -71,19 +71,8 @@ fn read(
     catalog: &str,
     state: Option<&std::path::Path>,
 ) -> Run {
-    let cat = world.file("configured.json", catalog);
-    let mut args = vec![
-        "read",
-        "--config",
-        config.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ];
-    if let Some(s) = state {
-        args.extend(["--state", s.to_str().unwrap()]);
-    }
     let before = world.sandbox.requests().len();
-    let run = world.run(&args);
+    let run = world.read_with(config, Some(catalog), state);
     run.assert_ok();
     // The summary accounts for every request, field definitions and the key check included.
     let sent = world.sandbox.requests().len() - before;

@@ -8,7 +8,7 @@ use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, T
 use source_pipedrive::sandbox::{Resource, SandboxOptions};
 use source_pipedrive::streams::{self, time, STREAMS};
 
-use crate::util::{all_streams, catalog, default_streams, id_of, Run, World, START};
+use crate::util::{all_streams, default_streams, id_of, Run, World, START};
 
 /// Enough records that every paged stream needs several pages (500 for v2, 100 for files).
 const SIZE: u64 = 1_234;
@@ -542,15 +542,7 @@ fn incremental_reads_only_what_changed() {
 fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
     let world = World::new(SIZE);
     let streams_under_test = ["deals", "notes", "leads", "files", "products"];
-    let cat = world.file("catalog.json", &catalog(&streams_under_test, "incremental"));
-    let config = world.config(START);
-    let full = world.run(&[
-        "read",
-        "--config",
-        config.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-    ]);
+    let full = world.read(START, &streams_under_test, "incremental", None);
     full.assert_ok();
     let mut cuts = 0;
     for (k, m) in full.messages.iter().enumerate() {
@@ -572,16 +564,7 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
             "cut.json",
             &serde_json::to_string(&vec![serde_json::to_value(state).unwrap()]).unwrap(),
         );
-        let one = world.file("one.json", &catalog(&[&stream], "incremental"));
-        let resumed = world.run(&[
-            "read",
-            "--config",
-            config.to_str().unwrap(),
-            "--catalog",
-            one.to_str().unwrap(),
-            "--state",
-            state_file.to_str().unwrap(),
-        ]);
+        let resumed = world.read(START, &[&stream], "incremental", Some(&state_file));
         resumed.assert_ok();
         let after: BTreeSet<String> = resumed.ids(&stream).into_iter().collect();
         let expected: BTreeSet<String> = world.expected_ids(&stream, START).into_iter().collect();
@@ -605,19 +588,8 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
 #[test]
 fn paged_streams_use_the_largest_pages() {
     let world = World::new(SIZE);
-    let cat = world.file(
-        "catalog.json",
-        &catalog(&["deals", "files", "notes"], "full_refresh"),
-    );
-    let config = world.config(START);
     world
-        .run(&[
-            "read",
-            "--config",
-            config.to_str().unwrap(),
-            "--catalog",
-            cat.to_str().unwrap(),
-        ])
+        .read(START, &["deals", "files", "notes"], "full_refresh", None)
         .assert_ok();
     let log = world.sandbox.requests();
     let count = |path: &str| log.iter().filter(|r| r.path == path).count() as u64;
@@ -655,17 +627,8 @@ fn a_stream_the_user_may_not_read_is_skipped_with_a_warning() {
 #[test]
 fn incremental_on_a_stream_without_cursor_runs_as_full_refresh() {
     let world = World::new(20);
-    let cat = world.file("catalog.json", &catalog(&["currencies"], "incremental"));
-    let config = world.config(START);
-    let run = world.run(&[
-        "read",
-        "--config",
-        config.to_str().unwrap(),
-        "--catalog",
-        cat.to_str().unwrap(),
-        "--state",
-        world.file("s.json", "[]").to_str().unwrap(),
-    ]);
+    let state = world.file("s.json", "[]");
+    let run = world.read(START, &["currencies"], "incremental", Some(&state));
     run.assert_ok();
     assert_eq!(
         run.ids("currencies"),

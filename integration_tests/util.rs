@@ -65,24 +65,23 @@ impl World {
         state: Option<&Path>,
     ) -> Run {
         let config = self.config(start_date);
-        let cat = self.file("catalog.json", &catalog(streams, mode));
-        let mut args = vec![
-            "read",
-            "--config",
-            config.to_str().unwrap(),
-            "--catalog",
-            cat.to_str().unwrap(),
-        ];
-        if let Some(s) = state {
-            args.extend(["--state", s.to_str().unwrap()]);
-        }
-        run(&args)
+        self.read_with(&config, Some(&catalog(streams, mode)), state)
     }
 
     /// `read` of the default catalog (no catalog given), optionally from a state file.
     pub fn read_all(&self, start_date: &str, state: Option<&Path>) -> Run {
         let config = self.config(start_date);
+        self.read_with(&config, None, state)
+    }
+
+    /// `read` with a config file, a configured catalog's text (none: the default catalog) and
+    /// optionally a state file.
+    pub fn read_with(&self, config: &Path, catalog: Option<&str>, state: Option<&Path>) -> Run {
+        let cat = catalog.map(|text| self.file("catalog.json", text));
         let mut args = vec!["read", "--config", config.to_str().unwrap()];
+        if let Some(c) = &cat {
+            args.extend(["--catalog", c.to_str().unwrap()]);
+        }
         if let Some(s) = state {
             args.extend(["--state", s.to_str().unwrap()]);
         }
