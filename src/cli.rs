@@ -41,6 +41,7 @@ pub struct Cli {
 pub enum WebhookAction {
     /// WRITES to Pipedrive: create a webhook (v2, every action) per object that has none for --url.
     Register {
+        /// The config file (JSON): api_key, and webhook_user / webhook_password for the deliveries.
         #[arg(long)]
         config: PathBuf,
         /// The public URL Pipedrive delivers to (where `listen` is reachable).
@@ -52,15 +53,19 @@ pub enum WebhookAction {
     },
     /// List the company's webhooks (as RECORD messages of the webhooks stream).
     List {
+        /// The config file (JSON) with the api_key.
         #[arg(long)]
         config: PathBuf,
     },
     /// WRITES to Pipedrive: remove webhooks by id, or --all of those this connector registered.
     Remove {
+        /// The config file (JSON) with the api_key.
         #[arg(long)]
         config: PathBuf,
+        /// Remove every webhook this connector registered (names starting with `source-pipedrive`).
         #[arg(long)]
         all: bool,
+        /// Ids of the webhooks to remove (see `webhooks list`).
         ids: Vec<u64>,
     },
 }
@@ -112,20 +117,27 @@ pub enum Command {
     Spec,
     /// Validate the config and try the API key with one cheap request.
     Check {
+        /// The config file (JSON): api_key, start_date and the optional settings (see `spec`).
         #[arg(long)]
         config: PathBuf,
     },
     /// Print the catalog of streams and their schemas.
     Discover {
+        /// The config file (JSON); the account's custom fields are read to type the schemas.
         #[arg(long)]
         config: PathBuf,
     },
     /// Sync the streams of the catalog (the default catalog when none is given).
     Read {
+        /// The config file (JSON): api_key, start_date and the optional settings (see `spec`).
         #[arg(long)]
         config: PathBuf,
+        /// The configured catalog (JSON) naming the streams and sync modes; default: every default
+        /// stream, incremental where it has a cursor.
         #[arg(long)]
         catalog: Option<PathBuf>,
+        /// The state to resume from: a JSON array of the last STATE message's `state` of each
+        /// stream, or the legacy object `{"stream": {"cursor": "value"}}`.
         #[arg(long)]
         state: Option<PathBuf>,
     },
@@ -138,10 +150,13 @@ pub enum Command {
     /// Real-time sync: receive Pipedrive's webhook deliveries and write them as records, with a
     /// reconciliation read at start-up and every --reconcile-every seconds. Reads only.
     Listen {
+        /// The config file (JSON), with webhook_user and webhook_password to check deliveries.
         #[arg(long)]
         config: PathBuf,
+        /// The configured catalog: deliveries of streams outside it are acknowledged and dropped.
         #[arg(long)]
         catalog: Option<PathBuf>,
+        /// The state the first reconciliation read resumes from (as for `read`).
         #[arg(long)]
         state: Option<PathBuf>,
         /// Address to listen on; put a TLS-terminating proxy in front of it.
@@ -169,4 +184,32 @@ pub enum Command {
         #[arg(long, default_value_t = 1200)]
         size: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every subcommand says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "source-pipedrive", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }
