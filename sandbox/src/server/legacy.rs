@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{bad_request, ok, parse_v1_sort, v1_page, Params, Response, Shared};
-use crate::sandbox::data::{ListQuery, Resource, SortKey, Start, DEAL_STATUSES};
+use crate::data::{ListQuery, Resource, SortKey, Start, DEAL_STATUSES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Legacy {
