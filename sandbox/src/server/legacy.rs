@@ -22,7 +22,10 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{bad_request, ok, parse_v1_sort, v1_page, Params, Response, Shared};
+use super::http::{bad_request, ok, Response};
+use super::pagination::v1_page;
+use super::params::{parse_v1_sort, Params};
+use super::Shared;
 use crate::data::{ListQuery, Resource, SortKey, Start, DEAL_STATUSES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
