@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use super::{date, iso, mix, v1, Dataset, Resource, CITIES, DEAL_CURRENCIES, T0, T1};
+use super::names::{CITIES, DEAL_CURRENCIES};
+use super::{date, iso, mix, v1, Dataset, Resource, T0, T1};
 
 /// A custom field's type: every `field_type` the sandbox gives a custom field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,7 +16,8 @@
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
 
-use super::{v1, Dataset, Resource, FIRST, LAST};
+use super::names::{FIRST, LAST};
+use super::{v1, Dataset, Resource};
 
 /// A v2 time (RFC 3339) in the v1 form; null stays null.
 fn v1_time(v: &Value) -> Value {
