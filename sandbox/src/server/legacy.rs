@@ -16,7 +16,7 @@
 //! with the `x-api-token` header (ours) gets the same 404 these paths gave before they existed,
 //! so a connector that strayed onto one would fail the end-to-end tests.
 //!
-//! The records are the v2 records in v1 shape (`data/legacy.rs`): same ids, same count, same
+//! The records are the v2 records in v1 shape (`data/legacy/`): same ids, same count, same
 //! values, so both connectors read the same data.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
