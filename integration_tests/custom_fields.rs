@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 
+use pipedrive_sandbox::Resource;
 use serde_json::{json, Value};
 use source_pipedrive::custom_fields::{is_custom_key, KEY_ANNOTATION};
 use source_pipedrive::protocol::airbyte::Message;
-use source_pipedrive::sandbox::Resource;
 
 use crate::util::{Run, World, START};
 

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use pipedrive_sandbox::{Faults, SandboxOptions};
 use serde_json::json;
 use source_pipedrive::protocol::airbyte::{Message, Status, Trace};
-use source_pipedrive::sandbox::{Faults, SandboxOptions};
 use source_pipedrive::streams::STREAMS;
 
 use crate::util::{default_streams, Run, World, START};

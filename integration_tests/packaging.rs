@@ -107,6 +107,63 @@ fn the_dependency_stage_stubs_every_target() {
     }
 }
 
+/// The crates of the workspace besides the root package, from `members = [...]` in Cargo.toml.
+fn workspace_members(manifest: &str) -> Vec<String> {
+    let (_, rest) = manifest
+        .split_once("members = [")
+        .expect("Cargo.toml declares its workspace members");
+    let list = rest.split(']').next().unwrap_or("");
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .filter(|m| !m.is_empty() && m != ".")
+        .collect()
+}
+
+#[test]
+fn the_dependency_stage_handles_every_workspace_member() {
+    let dockerfile = read("Dockerfile");
+    let members = workspace_members(&read("Cargo.toml"));
+    assert!(
+        !members.is_empty(),
+        "the sandbox crate is a workspace member"
+    );
+    for member in &members {
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml ")),
+            "the Dockerfile does not copy {member}/Cargo.toml before the dependency build"
+        );
+        let manifest = read(&format!("{member}/Cargo.toml"));
+        let paths: Vec<&str> = manifest
+            .lines()
+            .filter_map(|l| l.strip_prefix("path = "))
+            .map(|p| p.trim_matches('"'))
+            .collect();
+        assert!(
+            !paths.is_empty(),
+            "{member}/Cargo.toml names its targets' paths"
+        );
+        for path in paths {
+            let target = format!("{member}/{path}");
+            assert!(
+                dockerfile.contains(&format!("> {target}")),
+                "the Dockerfile's dependency stage does not stub {target}"
+            );
+            // Real sources copied over a stub keep their older mtimes; without a touch Cargo
+            // would keep the stub's build.
+            assert!(
+                dockerfile
+                    .lines()
+                    .any(|l| l.starts_with("RUN touch ") && l.contains(&format!(" {target}"))),
+                "the Dockerfile does not touch {target} before the real build"
+            );
+        }
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/src ")),
+            "the Dockerfile does not copy {member}'s sources"
+        );
+    }
+}
+
 #[test]
 fn metadata_has_what_airbyte_requires() {
     let metadata = read("metadata.yaml");

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pipedrive_sandbox::{Resource, SandboxOptions};
 use serde_json::json;
 use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
-use source_pipedrive::sandbox::{Resource, SandboxOptions};
 use source_pipedrive::streams::{self, time, STREAMS};
 
 use crate::util::{all_streams, default_streams, id_of, Run, World, START};

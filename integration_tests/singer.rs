@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pipedrive_sandbox::Resource;
 use serde_json::{json, Value};
 use source_pipedrive::protocol::singer::Message;
-use source_pipedrive::sandbox::Resource;
 use source_pipedrive::streams;
 
 use crate::util::{World, START};

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use pipedrive_sandbox::{Resource, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::{Message, Trace};
-use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
 use source_pipedrive::streams::record::Record;
 use source_pipedrive::streams::{self, time};
 

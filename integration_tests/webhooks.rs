@@ -7,10 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pipedrive_sandbox::webhooks::{deliver, deliver_raw, event, merge, EventMeta};
+use pipedrive_sandbox::Resource;
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::Message;
-use source_pipedrive::sandbox::webhooks::{deliver, deliver_raw, event, merge, EventMeta};
-use source_pipedrive::sandbox::Resource;
 
 use crate::util::{catalog, World, START};
 

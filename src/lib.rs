@@ -11,7 +11,6 @@ pub mod error;
 pub mod http;
 pub mod output;
 pub mod protocol;
-pub mod sandbox;
 pub mod state;
 pub mod streams;
 

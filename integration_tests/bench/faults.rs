@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
+use pipedrive_sandbox::{Faults, Sandbox, SandboxOptions};
 use source_pipedrive::config::ApiKey;
 use source_pipedrive::http::{Client, RetryPolicy};
-use source_pipedrive::sandbox::{Faults, Sandbox, SandboxOptions};
 
 fn size() -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -21,7 +21,7 @@ fn size() -> u64 {
         .unwrap_or(2000)
 }
 
-fn sync(options: SandboxOptions) -> (u64, Vec<source_pipedrive::sandbox::RequestLogEntry>, f64) {
+fn sync(options: SandboxOptions) -> (u64, Vec<pipedrive_sandbox::RequestLogEntry>, f64) {
     let key = options.api_key.clone();
     let sandbox = Sandbox::start(options).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use source_pipedrive::sandbox::{Sandbox, SandboxOptions};
+use pipedrive_sandbox::{Sandbox, SandboxOptions};
 
 #[path = "proc_status.rs"]
 mod proc_status;

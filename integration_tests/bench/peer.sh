@@ -14,7 +14,7 @@
 # The peer reads v1 endpoints that Pipedrive no longer supports (`/v1/recents`,
 # `/v1/organizations`, `/v1/*Fields`); the sandbox serves them only to the `api_token` query
 # parameter the peer sends, from the same generated records as the v2 endpoints ours reads
-# (src/sandbox/server/legacy.rs). The peer's url_base is hard-coded to api.pipedrive.com: the
+# (sandbox/src/server/legacy.rs). The peer's url_base is hard-coded to api.pipedrive.com: the
 # script points the manifest installed in the venv at the sandbox for the run and restores it on
 # exit. Our sources are never patched.
 #

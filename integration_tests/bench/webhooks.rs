@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 #[path = "proc_status.rs"]
 mod proc_status;
 
+use pipedrive_sandbox::webhooks::{deliver, event, EventMeta};
+use pipedrive_sandbox::{Resource, Sandbox, SandboxOptions};
 use serde_json::json;
-use source_pipedrive::sandbox::webhooks::{deliver, event, EventMeta};
-use source_pipedrive::sandbox::{Resource, Sandbox, SandboxOptions};
 
 const USER: &str = "bench-hooks";
 const PASSWORD: &str = "bench-password-0123456789";

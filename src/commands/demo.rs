@@ -6,13 +6,13 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use pipedrive_sandbox::{Sandbox, SandboxOptions};
 
 use crate::catalog;
 use crate::config::{ApiKey, Config};
 use crate::custom_fields::NameMode;
 use crate::output::Output;
 use crate::protocol::airbyte::{Message, Status};
-use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::state::SavedState;
 
 pub fn demo(size: u64, out: &mut Output) -> Result<()> {

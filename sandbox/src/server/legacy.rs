@@ -16,14 +16,17 @@
 //! with the `x-api-token` header (ours) gets the same 404 these paths gave before they existed,
 //! so a connector that strayed onto one would fail the end-to-end tests.
 //!
-//! The records are the v2 records in v1 shape (`data/legacy.rs`): same ids, same count, same
+//! The records are the v2 records in v1 shape (`data/legacy/`): same ids, same count, same
 //! values, so both connectors read the same data.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{bad_request, ok, parse_v1_sort, v1_page, Params, Response, Shared};
-use crate::sandbox::data::{ListQuery, Resource, SortKey, Start, DEAL_STATUSES};
+use super::http::{bad_request, ok, Response};
+use super::pagination::v1_page;
+use super::params::{parse_v1_sort, Params};
+use super::Shared;
+use crate::data::{ListQuery, Resource, SortKey, Start, DEAL_STATUSES};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Legacy {

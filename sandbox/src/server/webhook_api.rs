@@ -5,8 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::super::webhooks::{parse_url, ENTITIES};
-use super::{error, lock, percent_decode, Request, Resource, Response, Shared, ERROR_INFO};
+use super::http::{error, Request, Response, ERROR_INFO};
+use super::params::percent_decode;
+use super::{lock, Shared};
+use crate::data::Resource;
+use crate::webhooks::{parse_url, ENTITIES};
 
 const ACTIONS: [&str; 4] = ["create", "change", "delete", "*"];
 const VERSIONS: [&str; 2] = ["1.0", "2.0"];

@@ -5,9 +5,8 @@
 
 use serde_json::{json, Value};
 
-use super::{
-    date, iso, v1, Dataset, Resource, FIRST, LAST, LEAD_SOURCES, MAIL_FOLDERS, PRODUCT, T1,
-};
+use super::names::{FIRST, LAST, LEAD_SOURCES, PRODUCT};
+use super::{date, iso, v1, Dataset, Resource, MAIL_FOLDERS, T1};
 
 const PERMISSION_APPS: [&str; 7] = [
     "sales",

@@ -6,7 +6,8 @@
 
 use serde_json::{json, Value};
 
-use super::{changelog_value, date, iso, v1, Dataset, Resource, ARCHIVED_IDS, MAIL_FOLDERS};
+use super::overlay::changelog_value;
+use super::{date, iso, v1, Dataset, Resource, ARCHIVED_IDS, MAIL_FOLDERS};
 
 /// `/v1/users/{id}/permissions`, in the model's order.
 const PERMISSIONS: [&str; 31] = [

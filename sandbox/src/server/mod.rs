@@ -1,0 +1,291 @@
+//! The sandbox's HTTP side: a std-only HTTP/1.1 server on loopback that routes GET requests
+//! (and the Webhooks API's POST and DELETE) the way Pipedrive does, and is as strict as
+//! Pipedrive about the token header, parameters, burst and daily rate limits, so a connector
+//! that passes here has met the real rules. Like the real service it also fails now and then
+//! (5xx, bodies cut short, HTML pages, slow answers; see `Faults`), and its CDN blocks a client
+//! that keeps sending through 429s.
+//!
+//! This module holds the running server (`Sandbox`: start, stop, the request log and the test
+//! hooks that edit data or move the fake clock); its submodules hold the HTTP plumbing, the
+//! route table, admission (rate limits and faults) and the handlers by kind of endpoint.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::data::{Dataset, Resource};
+
+mod children;
+mod faults;
+mod fields;
+mod handle;
+mod http;
+mod legacy;
+mod limits;
+mod lists;
+mod pagination;
+mod params;
+mod routes;
+mod webhook_api;
+
+pub use faults::Faults;
+use http::serve_connection;
+use limits::Limits;
+
+pub struct SandboxOptions {
+    /// Data is a pure function of (seed, size).
+    pub seed: u64,
+    /// Records per main resource.
+    pub size: u64,
+    /// The only accepted `x-api-token`.
+    pub api_key: String,
+    /// Requests per rolling 2 s window before 429. Default 100, or the value of the
+    /// environment variable `SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT`: the `sandbox` command has
+    /// no flag for it, and the peer benchmark (`integration_tests/bench/peer.sh`) lifts the
+    /// limit with it.
+    pub burst_limit: u32,
+    /// Company-wide daily token budget at start; `None` is unlimited.
+    /// `Sandbox::set_daily_token_budget` changes it later.
+    pub daily_token_budget: Option<u64>,
+    /// (path prefix, status): requests under the prefix get that status and an error body.
+    pub deny: Vec<(String, u16)>,
+    /// Failures injected into answers; none by default.
+    pub faults: Faults,
+    /// Loopback port to listen on; 0 lets the system choose.
+    pub port: u16,
+}
+
+/// Environment variable that overrides the default `burst_limit` (a whole number).
+const BURST_LIMIT_ENV: &str = "SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT";
+
+fn default_burst_limit() -> u32 {
+    match std::env::var(BURST_LIMIT_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{BURST_LIMIT_ENV} must be a whole number, not {v:?}")),
+        Err(_) => 100,
+    }
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            seed: 42,
+            size: 250,
+            api_key: "sandbox-api-key".to_string(),
+            burst_limit: default_burst_limit(),
+            daily_token_budget: None,
+            deny: Vec::new(),
+            faults: Faults::default(),
+            port: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestLogEntry {
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    /// The query, percent-decoded, in the order sent.
+    pub query: Vec<(String, String)>,
+    pub status: u16,
+    pub token_cost: u64,
+    pub authorized: bool,
+    /// The request target exactly as received.
+    pub raw_target: String,
+    /// The fault injected into the answer (`server_error_500`, `server_error_502`,
+    /// `server_error_503`, `server_error_503_html`, `truncate`, `html`, `slow`), if any.
+    pub fault: Option<String>,
+}
+
+/// A running sandbox. Dropping it stops accepting connections.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+/// The fake clock: an hour behind real time, so a client that trusts the server's `Date`
+/// header sees the difference, plus whatever a test added.
+struct Clock {
+    origin: Instant,
+    start: DateTime<Utc>,
+    advanced: Mutex<chrono::Duration>,
+}
+
+impl Clock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default();
+        self.start + elapsed + *lock(&self.advanced)
+    }
+}
+
+struct Shared {
+    opts: SandboxOptions,
+    /// Where the sandbox listens: its own URL is a Pipedrive API URL, which no webhook may use.
+    addr: SocketAddr,
+    data: Dataset,
+    clock: Clock,
+    limits: Mutex<Limits>,
+    log: Mutex<Vec<RequestLogEntry>>,
+    /// Requests received so far; a request's number decides its fault.
+    received: AtomicU64,
+    stop: AtomicBool,
+    /// Held while a webhook is added or deleted, so two POSTs cannot both take the last of a
+    /// user's 40 places.
+    webhook_writes: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Sandbox {
+    pub fn start(opts: SandboxOptions) -> io::Result<Sandbox> {
+        let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
+        let addr = listener.local_addr()?;
+        let start = Utc::now() - chrono::Duration::hours(1);
+        let budget = opts.daily_token_budget;
+        let shared = Arc::new(Shared {
+            data: Dataset::new(opts.seed, opts.size),
+            opts,
+            addr,
+            clock: Clock {
+                origin: Instant::now(),
+                start,
+                advanced: Mutex::new(chrono::Duration::zero()),
+            },
+            limits: Mutex::new(Limits {
+                window: VecDeque::new(),
+                budget,
+                spent: 0,
+                budget_day: start.date_naive(),
+                burst_429s: VecDeque::new(),
+                blocked_until: None,
+            }),
+            log: Mutex::new(Vec::new()),
+            received: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            webhook_writes: Mutex::new(()),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("sandbox-accept".into())
+            .spawn(move || accept_loop(listener, accept_shared))?;
+        Ok(Sandbox {
+            addr,
+            shared,
+            accept: Some(accept),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<RequestLogEntry> {
+        lock(&self.shared.log).clone()
+    }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.shared.data
+    }
+
+    /// The webhooks `GET /v1/webhooks` lists now: the generated ones and those created through
+    /// `POST /v1/webhooks`, minus the deleted ones; passwords masked.
+    pub fn webhooks(&self) -> Vec<Value> {
+        self.shared.data.records(Resource::Webhooks)
+    }
+
+    /// Edits a record: a visible field changes and update_time becomes the fake now.
+    pub fn touch(&self, resource: Resource, id: &Value) -> Value {
+        self.shared.data.touch(resource, id, self.now().timestamp())
+    }
+
+    /// Adds a record with a new id, created and updated at the fake now.
+    pub fn insert(&self, resource: Resource) -> Value {
+        self.shared.data.insert(resource, self.now().timestamp())
+    }
+
+    /// Soft-deletes a record at the fake now: deals turn `deleted`, other records leave lists.
+    pub fn delete(&self, resource: Resource, id: &Value) {
+        self.shared
+            .data
+            .delete(resource, id, self.now().timestamp())
+    }
+
+    /// Renames a field definition of `fields` (a definitions list such as `DealFields`): its
+    /// v2 `field_name` or v1 `name` is `new_name` from now on. A deal custom field's rename
+    /// shows in `LeadFields` too. Panics on an unknown key.
+    pub fn rename_field(&self, fields: Resource, key: &str, new_name: &str) {
+        self.shared
+            .data
+            .rename_field(fields, key, new_name, self.now().timestamp())
+    }
+
+    /// Adds a custom field of type `field_type` (a v2 `field_type` such as `varchar`, `enum`
+    /// or `monetary`) to the entity `fields` defines (`LeadFields`: to the deals, whose fields
+    /// leads inherit) and returns its new 40-character key. Records made before it hold no
+    /// value for it until touched; touched and inserted records get one.
+    pub fn add_field(&self, fields: Resource, name: &str, field_type: &str) -> String {
+        self.shared
+            .data
+            .add_field(fields, name, field_type, self.now().timestamp())
+    }
+
+    /// Sets the daily token budget (`None`: unlimited) and starts counting afresh, as if the
+    /// day had just turned: a test that spent the budget gives the next run a new one.
+    pub fn set_daily_token_budget(&self, tokens: Option<u64>) {
+        let mut limits = lock(&self.shared.limits);
+        limits.budget = tokens;
+        limits.spent = 0;
+        limits.budget_day = self.now().date_naive();
+    }
+
+    pub fn advance_clock(&self, d: chrono::Duration) {
+        *lock(&self.shared.clock.advanced) += d;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.shared.clock.now()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // The accept loop blocks in accept(); a connection of our own wakes it to see the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(handle) = self.accept.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(&shared);
+        let _ = thread::Builder::new()
+            .name("sandbox-conn".into())
+            .spawn(move || {
+                // A client hanging up mid-request is normal; the connection just ends.
+                let _ = serve_connection(stream, &shared);
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests;
