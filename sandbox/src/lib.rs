@@ -14,4 +14,4 @@ mod server;
 pub mod webhooks;
 
 pub use data::{Dataset, Resource};
-pub use server::{Faults, RequestLogEntry, Sandbox, SandboxOptions};
+pub use server::{Faults, RequestLogEntry, Sandbox, SandboxOptions, Served, World};

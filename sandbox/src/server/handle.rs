@@ -35,7 +35,7 @@ impl Shared {
             });
             (Response::json(401, body.to_string()), 0)
         };
-        lock(&self.log).push(RequestLogEntry {
+        let entry = RequestLogEntry {
             method: request.method.clone(),
             path,
             query,
@@ -44,7 +44,9 @@ impl Shared {
             authorized,
             raw_target: request.target.clone(),
             fault: response.fault.map(Fault::name),
-        });
+        };
+        self.after_answer(&entry, &response.body);
+        lock(&self.log).push(entry);
         response
     }
 

@@ -34,10 +34,12 @@ mod pagination;
 mod params;
 mod routes;
 mod webhook_api;
+mod world;
 
 pub use faults::Faults;
 use http::serve_connection;
 use limits::Limits;
+pub use world::{Served, World};
 
 pub struct SandboxOptions {
     /// Data is a pure function of (seed, size).
@@ -143,6 +145,8 @@ struct Shared {
     /// Held while a webhook is added or deleted, so two POSTs cannot both take the last of a
     /// user's 40 places.
     webhook_writes: Mutex<()>,
+    /// A test's changes to the data between requests (`Sandbox::on_request`).
+    hook: Mutex<Option<world::Hook>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,6 +180,7 @@ impl Sandbox {
             received: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             webhook_writes: Mutex::new(()),
+            hook: Mutex::new(None),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
@@ -206,21 +211,37 @@ impl Sandbox {
         self.shared.data.records(Resource::Webhooks)
     }
 
+    /// The handle that edits records as salespeople would (see `World`).
+    pub fn world(&self) -> World<'_> {
+        World {
+            shared: &self.shared,
+        }
+    }
+
+    /// From now on, `hook` runs after each request is answered and before the answer is sent:
+    /// the place for a test to change the CRM under a sync, deterministically.
+    pub fn on_request(&self, hook: impl Fn(&World, &Served) + Send + Sync + 'static) {
+        *lock(&self.shared.hook) = Some(Arc::new(hook));
+    }
+
+    /// Stops calling the hook set by `on_request`.
+    pub fn still(&self) {
+        *lock(&self.shared.hook) = None;
+    }
+
     /// Edits a record: a visible field changes and update_time becomes the fake now.
     pub fn touch(&self, resource: Resource, id: &Value) -> Value {
-        self.shared.data.touch(resource, id, self.now().timestamp())
+        self.world().touch(resource, id)
     }
 
     /// Adds a record with a new id, created and updated at the fake now.
     pub fn insert(&self, resource: Resource) -> Value {
-        self.shared.data.insert(resource, self.now().timestamp())
+        self.world().insert(resource)
     }
 
     /// Soft-deletes a record at the fake now: deals turn `deleted`, other records leave lists.
     pub fn delete(&self, resource: Resource, id: &Value) {
-        self.shared
-            .data
-            .delete(resource, id, self.now().timestamp())
+        self.world().delete(resource, id)
     }
 
     /// Renames a field definition of `fields` (a definitions list such as `DealFields`): its

@@ -430,3 +430,40 @@ fn percent_decoding_and_cursors_round_trip() {
         Some((1_700_000_000 - 1_700_000_000 % 86_400, 7))
     );
 }
+
+#[test]
+fn a_hook_changes_the_data_between_two_requests() {
+    let sandbox = start(300);
+    let mut client = Client::new(&sandbox);
+    sandbox.on_request(|world, served| {
+        // After the first page of persons, the first person on it is edited.
+        if served.request.path == "/api/v2/persons" && served.request.query.len() == 1 {
+            let page: Value = serde_json::from_str(served.body).unwrap();
+            world.touch(Resource::Persons, &page["data"][0]["id"]);
+        }
+    });
+    let first = client.get("/api/v2/persons?limit=2");
+    let id = first.body["data"][0]["id"].clone();
+    let before = first.body["data"][0]["update_time"].clone();
+    // The page was answered before the edit: what it served is the old record.
+    assert_ne!(before, Value::Null);
+    sandbox.still();
+    let after = sandbox
+        .dataset()
+        .records(Resource::Persons)
+        .into_iter()
+        .find(|p| p["id"] == id)
+        .unwrap();
+    assert_ne!(
+        after["update_time"], before,
+        "the hook's edit is in the data"
+    );
+    assert_eq!(sandbox.requests().len(), 1);
+    // Once still, requests change nothing.
+    client.get("/api/v2/persons?limit=2");
+    let again = sandbox.world().records(Resource::Persons);
+    assert_eq!(
+        again.iter().find(|p| p["id"] == id).unwrap()["update_time"],
+        after["update_time"]
+    );
+}

@@ -1,0 +1,69 @@
+//! The CRM changing under a sync. `World` is the handle through which records are edited,
+//! added and deleted at the fake now; a test's `on_request` hook gets one after each answer is
+//! made and before it is sent, so what it changes falls strictly between two requests of the
+//! client, and a seeded hook replays the same history on every run.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{lock, RequestLogEntry, Shared};
+use crate::data::Resource;
+
+/// Edits the sandbox's records as salespeople would, stamped with the fake clock's now.
+pub struct World<'a> {
+    pub(super) shared: &'a Shared,
+}
+
+/// What the hook is told of the request just answered.
+pub struct Served<'a> {
+    pub request: &'a RequestLogEntry,
+    /// The answer's body, as it will be sent.
+    pub body: &'a str,
+}
+
+/// Runs after every request is answered and before the answer is sent.
+pub(super) type Hook = Arc<dyn Fn(&World, &Served) + Send + Sync>;
+
+impl World<'_> {
+    /// Edits a record: a visible field changes and update_time becomes the fake now.
+    pub fn touch(&self, resource: Resource, id: &Value) -> Value {
+        self.shared.data.touch(resource, id, self.now().timestamp())
+    }
+
+    /// Adds a record with a new id, created and updated at the fake now.
+    pub fn insert(&self, resource: Resource) -> Value {
+        self.shared.data.insert(resource, self.now().timestamp())
+    }
+
+    /// Soft-deletes a record at the fake now: deals turn `deleted`, other records leave lists.
+    pub fn delete(&self, resource: Resource, id: &Value) {
+        self.shared
+            .data
+            .delete(resource, id, self.now().timestamp())
+    }
+
+    /// Every record of `resource` as its list serves it now.
+    pub fn records(&self, resource: Resource) -> Vec<Value> {
+        self.shared.data.records(resource)
+    }
+
+    pub fn advance_clock(&self, d: chrono::Duration) {
+        *lock(&self.shared.clock.advanced) += d;
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.shared.clock.now()
+    }
+}
+
+impl Shared {
+    /// Calls the test's hook, if one is set, on the request just answered.
+    pub(super) fn after_answer(&self, request: &RequestLogEntry, body: &str) {
+        let hook = lock(&self.hook).clone();
+        if let Some(hook) = hook {
+            hook(&World { shared: self }, &Served { request, body });
+        }
+    }
+}
