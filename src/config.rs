@@ -1,6 +1,7 @@
 //! The connector's configuration: the serde/schemars type that `spec` publishes, and its validation
 //! into ready-to-use values before any request is made. The API key lives in a type that cannot be
-//! printed, so no log line, error or panic can leak it.
+//! printed, so no log line, error or panic can leak it. Options that are plain values (how custom
+//! fields are named) are defined here too; what they do is up to the modules above.
 
 use std::fmt;
 use std::path::Path;
@@ -8,9 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::custom_fields::NameMode;
 use crate::error::ConnectorError;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
@@ -108,6 +108,19 @@ pub struct RawConfig {
         extend("airbyte_secret" = true, "order" = 9)
     )]
     pub webhook_password: Option<String>,
+}
+
+/// How custom fields appear in records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NameMode {
+    /// A `custom_fields` object keyed by Pipedrive's stable field keys (default).
+    #[default]
+    Key,
+    /// Top-level columns with readable names; no `custom_fields` object.
+    Name,
+    /// Both: the `custom_fields` object and the readable columns.
+    Both,
 }
 
 /// A Pipedrive API token. It prints as `(redacted)` and offers no way to display it but the

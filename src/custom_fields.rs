@@ -11,6 +11,7 @@ use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::config::NameMode;
 use crate::http::Client;
 use crate::streams::{self, engine};
 
@@ -19,21 +20,6 @@ use crate::streams::{self, engine};
 pub const KEY_ANNOTATION: &str = "x-pipedrive-field-key";
 /// Where the name mapping is kept in a stream's state.
 pub const STATE_KEY: &str = "custom_field_names";
-
-/// How custom fields appear in records.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum NameMode {
-    /// A `custom_fields` object keyed by Pipedrive's stable field keys (default).
-    #[default]
-    Key,
-    /// Top-level columns with readable names; no `custom_fields` object.
-    Name,
-    /// Both: the `custom_fields` object and the readable columns.
-    Both,
-}
 
 /// One custom field definition of the account.
 #[derive(Debug, Clone, PartialEq)]

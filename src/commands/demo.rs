@@ -8,8 +8,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::catalog;
-use crate::config::{ApiKey, Config};
-use crate::custom_fields::NameMode;
+use crate::config::{ApiKey, Config, NameMode};
 use crate::output::Output;
 use crate::protocol::airbyte::{Message, Status};
 use crate::sandbox::{Sandbox, SandboxOptions};

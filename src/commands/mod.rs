@@ -22,8 +22,8 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 
-use crate::config::Config;
-use crate::custom_fields::{Definitions, NameMode, Naming, Shaper};
+use crate::config::{Config, NameMode};
+use crate::custom_fields::{Definitions, Naming, Shaper};
 use crate::http::{Client, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::LogLevel;
