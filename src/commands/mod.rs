@@ -24,10 +24,21 @@ use anyhow::Result;
 
 use crate::config::{Config, NameMode};
 use crate::custom_fields::{Definitions, Naming, Shaper};
-use crate::http::{Client, RetryPolicy};
+use crate::error::{self, FailureType};
+use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::LogLevel;
 use crate::streams::{StreamDef, DELETED_AT};
+
+/// The failure type of an error chain: the first typed error found decides, the HTTP client's
+/// errors included. Every failure a user sees is classified by this.
+pub fn classify(err: &anyhow::Error) -> FailureType {
+    error::classify_with(err, |cause| {
+        cause
+            .downcast_ref::<HttpError>()
+            .map(HttpError::failure_type)
+    })
+}
 
 /// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count.
 pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {

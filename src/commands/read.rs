@@ -15,10 +15,11 @@ use std::sync::Mutex;
 use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
+use super::classify;
 use crate::catalog::Selected;
 use crate::config::Config;
 use crate::custom_fields::{Definitions, Naming, Shaper};
-use crate::error::{classify, stdout_gone, FailureType, Reported};
+use crate::error::{stdout_gone, FailureType, Reported};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::{LogLevel, StreamStatusKind};
