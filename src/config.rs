@@ -175,6 +175,13 @@ impl Config {
         })
     }
 
+    /// Every secret of the config: the key, and the webhook password if any. The stdout writer
+    /// is told them (`Output::redact`) before anything is written.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        let password = self.webhook_auth.iter().map(|(_, p)| p.expose());
+        std::iter::once(self.api_key.expose()).chain(password)
+    }
+
     pub fn parse(text: &str) -> Result<Config> {
         let raw: RawConfig =
             serde_json::from_str(text).context("not a valid JSON config object")?;
@@ -395,6 +402,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("max_requests_per_second"));
+    }
+
+    #[test]
+    fn secrets_are_the_key_and_the_webhook_password() {
+        let c = Config::validate(
+            raw(serde_json::json!({"api_key": "k", "start_date": "2024-01-01"})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.secrets().collect::<Vec<_>>(), ["k"]);
+        let c = Config::validate(
+            raw(
+                serde_json::json!({"api_key": "k", "start_date": "2024-01-01",
+                                   "webhook_user": "u", "webhook_password": "pw-of-12-chars"}),
+            ),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.secrets().collect::<Vec<_>>(), ["k", "pw-of-12-chars"]);
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub fn listen(
         TcpListener::bind(&opts.bind).with_context(|| format!("listening on {}", opts.bind))?;
     // The webhook handlers and the reconciliation write through handles on one stdout.
     let mut stdout = Output::stdout();
-    stdout.redact_config(config);
+    super::redact(config, &mut stdout);
     if let Some(singer) = &opts.singer {
         stdout.speak_singer(singer.clone());
     }

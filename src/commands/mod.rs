@@ -40,6 +40,13 @@ pub fn classify(err: &anyhow::Error) -> FailureType {
     })
 }
 
+/// Tells the writer the config's secrets, so that no text it writes can show them.
+pub fn redact(config: &Config, out: &mut Output) {
+    for secret in config.secrets() {
+        out.redact(secret);
+    }
+}
+
 /// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count.
 pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
     let policy = RetryPolicy {

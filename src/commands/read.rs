@@ -72,7 +72,7 @@ pub fn read(
     saved: &SavedState,
     out: &mut Output,
 ) -> Result<Vec<StreamReport>> {
-    out.redact_config(config);
+    super::redact(config, out);
     let client = super::client(config, RetryPolicy::default());
     let upper = match client.get_json(super::WHOAMI, &[]) {
         Ok(r) => sync_upper(Utc::now(), r.date),
