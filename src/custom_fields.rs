@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::NameMode;
 use crate::http::Client;
-use crate::streams::{self, engine};
+use crate::streams;
+use crate::streams::engine::{self, Shape};
 
 /// Annotation on a readable-name property: the field key it carries, so a later sync (reading
 /// the configured catalog) keeps the same name for the same key.
@@ -340,18 +341,14 @@ pub struct Shaper {
     pub naming: Naming,
 }
 
-impl Shaper {
+impl Shape for Shaper {
     /// Whether records need any work at all: v2 records in key mode without labels pass as they are.
-    pub fn needed(&self) -> bool {
+    fn needed(&self) -> bool {
         self.v1 || self.labels || self.mode != NameMode::Key
     }
 
-    fn field(&self, key: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.key == key)
-    }
-
     /// Shapes one record's custom fields per the mode; values are never dropped.
-    pub fn apply(&self, record: &mut Value) {
+    fn apply(&self, record: &mut Value) {
         let Some(obj) = record.as_object_mut() else {
             return;
         };
@@ -387,6 +384,19 @@ impl Shaper {
         } else {
             obj.insert("custom_fields".into(), Value::Object(custom));
         }
+    }
+
+    /// The custom field names handed out, so the next sync keeps them (key mode hands out none).
+    fn annotate_state(&self, state: &mut Value) {
+        if self.mode != NameMode::Key {
+            state[STATE_KEY] = json!(self.naming);
+        }
+    }
+}
+
+impl Shaper {
+    fn field(&self, key: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.key == key)
     }
 
     /// Moves v1's flat custom values (and their suffixed subfields) into one v2-shaped map.

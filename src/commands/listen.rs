@@ -33,7 +33,8 @@ use crate::http::RetryPolicy;
 use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
-use crate::streams::{self, engine, time};
+use crate::streams::engine::{self, Shape};
+use crate::streams::{self, time};
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 16 * 1024;
@@ -149,7 +150,11 @@ impl Hooks {
                 )));
             }
         }
-        let shaper = self.shapers.get(stream).and_then(Option::as_ref);
+        let shaper = self
+            .shapers
+            .get(stream)
+            .and_then(Option::as_ref)
+            .map(|s| s as &dyn Shape);
         engine::finish_record(def, shaper, &mut record);
         self.out.record(stream, &record)?;
         self.out.flush()?;

@@ -28,7 +28,29 @@ use crate::error::{self, FailureType};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::LogLevel;
+use crate::streams::engine::Sink;
+use crate::streams::record::Record;
 use crate::streams::{StreamDef, DELETED_AT};
+
+/// The engine writes through the one stdout writer.
+impl Sink for Output {
+    fn record(&mut self, stream: &str, record: &Record) -> std::io::Result<()> {
+        Output::record(self, stream, record)
+    }
+
+    fn record_value(&mut self, stream: &str, record: &serde_json::Value) -> std::io::Result<()> {
+        Output::record(self, stream, record)
+    }
+
+    fn state(
+        &mut self,
+        stream: &str,
+        state: serde_json::Value,
+        records_since_last: u64,
+    ) -> std::io::Result<()> {
+        Output::state(self, stream, state, records_since_last)
+    }
+}
 
 /// The failure type of an error chain: the first typed error found decides, the HTTP client's
 /// errors included. Every failure a user sees is classified by this.

@@ -24,7 +24,7 @@ use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::{LogLevel, StreamStatusKind};
 use crate::state::SavedState;
-use crate::streams::engine::{self, Rider, StreamStats, Window};
+use crate::streams::engine::{self, Rider, Shape, StreamStats, Window};
 use crate::streams::time;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,7 +249,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.def,
                 sel.incremental,
                 shared.windows[*i],
-                shaper.as_ref(),
+                shaper.as_ref().map(|s| s as &dyn Shape),
             )
             .map(|r| (*i, r))
         })
@@ -268,7 +268,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.def,
                 sel.incremental,
                 shared.windows[i],
-                shaper.as_ref(),
+                shaper.as_ref().map(|s| s as &dyn Shape),
                 &mut riders,
                 out,
             )

@@ -20,11 +20,30 @@ use serde_json::{json, Value};
 use super::page::{Envelope, Found};
 use super::record::Record;
 use super::{time, Fanout, Paging, Parent, Records, ServerFilter, Sort, StreamDef, DELETED_AT};
-use crate::config::NameMode;
-use crate::custom_fields::{self, Shaper};
 use crate::error::stdout_gone;
 use crate::http::{Client, HttpError};
-use crate::output::Output;
+
+/// How records are shaped before they are written (their custom fields); the engine knows no
+/// more of it than this. `custom_fields::Shaper` is one.
+pub trait Shape {
+    /// Whether records need any work at all.
+    fn needed(&self) -> bool;
+    /// Shapes one record in place.
+    fn apply(&self, record: &mut Value);
+    /// Adds to a stream's checkpoint what a later sync needs to shape the same way.
+    fn annotate_state(&self, state: &mut Value);
+}
+
+/// Where the engine's messages go: the one stdout writer, which the command layer hands over.
+pub trait Sink {
+    /// A record as the API sent it.
+    fn record(&mut self, stream: &str, record: &Record) -> std::io::Result<()>;
+    /// A record the engine changed (shaped, or marked deleted).
+    fn record_value(&mut self, stream: &str, record: &Value) -> std::io::Result<()>;
+    /// A checkpoint of `stream`, after `records_since_last` records.
+    fn state(&mut self, stream: &str, state: Value, records_since_last: u64)
+        -> std::io::Result<()>;
+}
 
 /// The update-time window of one stream in one sync: `[lower, upper)`, `upper` open for full
 /// refresh. `start` is `start_date`, which no emitted record may precede.
@@ -123,14 +142,14 @@ struct Emitter<'a> {
     def: &'a StreamDef,
     stats: StreamStats,
     /// Custom-field shaping, when records need any.
-    shaper: Option<&'a Shaper>,
+    shaper: Option<&'a dyn Shape>,
     /// The cursor property when the stream is read incrementally.
     cursor_field: Option<&'static str>,
     since_state: u64,
 }
 
 impl<'a> Emitter<'a> {
-    fn new(def: &'a StreamDef, incremental: bool, shaper: Option<&'a Shaper>) -> Emitter<'a> {
+    fn new(def: &'a StreamDef, incremental: bool, shaper: Option<&'a dyn Shape>) -> Emitter<'a> {
         Emitter {
             def,
             stats: StreamStats::default(),
@@ -141,7 +160,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
-    fn emit(&mut self, out: &mut Output, record: Record) -> Result<()> {
+    fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
         let deleted = self
             .def
             .deletion
@@ -149,7 +168,7 @@ impl<'a> Emitter<'a> {
         if deleted || self.shaper.is_some() {
             let mut record = record.into_value();
             finish_record(self.def, self.shaper, &mut record);
-            out.record(self.def.name, &record)?;
+            out.record_value(self.def.name, &record)?;
         } else {
             out.record(self.def.name, &record)?;
         }
@@ -162,13 +181,13 @@ impl<'a> Emitter<'a> {
     /// out so far, so the next sync keeps them.
     fn state(&self, field: &str, at: DateTime<Utc>) -> Value {
         let mut state = json!({ field: time::format(at) });
-        if let Some(s) = self.shaper.filter(|s| s.mode != NameMode::Key) {
-            state[custom_fields::STATE_KEY] = json!(s.naming);
+        if let Some(s) = self.shaper {
+            s.annotate_state(&mut state);
         }
         state
     }
 
-    fn checkpoint(&mut self, out: &mut Output, at: DateTime<Utc>) -> Result<()> {
+    fn checkpoint(&mut self, out: &mut dyn Sink, at: DateTime<Utc>) -> Result<()> {
         if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
             let state = self.state(field, at);
             out.state(self.def.name, state, self.since_state)?;
@@ -177,7 +196,7 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut Output, window: &Window) -> Result<()> {
+    fn finish(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
         if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
             let state = self.state(field, at);
             out.state(self.def.name, state.clone(), self.since_state)?;
@@ -195,7 +214,7 @@ impl<'a> Emitter<'a> {
 
 /// What every record goes through before it is written, whatever brought it (a page or a
 /// webhook): custom fields shaped, and the soft-delete column set when it says it is deleted.
-pub fn finish_record(def: &StreamDef, shaper: Option<&Shaper>, record: &mut Value) {
+pub fn finish_record(def: &StreamDef, shaper: Option<&dyn Shape>, record: &mut Value) {
     if let Some(shaper) = shaper.filter(|s| s.needed()) {
         shaper.apply(record);
     }
@@ -219,9 +238,9 @@ pub fn read_stream(
     def: &StreamDef,
     incremental: bool,
     window: Window,
-    shaper: Option<&Shaper>,
+    shaper: Option<&dyn Shape>,
     riders: &mut [Rider],
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<StreamStats> {
     let mut em = Emitter::new(def, incremental, shaper);
     let listed = match def.parent {
@@ -276,7 +295,7 @@ impl<'a> Rider<'a> {
         def: &'a StreamDef,
         incremental: bool,
         window: Window,
-        shaper: Option<&'a Shaper>,
+        shaper: Option<&'a dyn Shape>,
     ) -> Option<Rider<'a>> {
         Some(Rider {
             parent: def.parent?,
@@ -307,7 +326,7 @@ impl<'a> Rider<'a> {
         client: &Client,
         parents: &[(Value, Option<DateTime<Utc>>)],
         checkpoint: bool,
-        out: &mut Output,
+        out: &mut dyn Sink,
     ) -> Result<()> {
         if self.end.is_some() {
             return Ok(());
@@ -362,7 +381,7 @@ impl<'a> Rider<'a> {
     /// After the last parent's pass: the stream's final checkpoint and what it cost, or why it
     /// could not be read. Without `parents_read` (a parent stream failed or was never read) it
     /// has not seen every parent, so it fails and keeps the checkpoints written so far.
-    pub fn finish(mut self, out: &mut Output, parents_read: bool) -> Result<StreamStats> {
+    pub fn finish(mut self, out: &mut dyn Sink, parents_read: bool) -> Result<StreamStats> {
         match self.end.take() {
             Some(RiderEnd::Failed(e)) => Err(e),
             Some(RiderEnd::Denied(reason)) => {
@@ -419,7 +438,7 @@ fn read_list(
     window: &Window,
     em: &mut Emitter,
     riders: &mut [Rider],
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<Listed> {
     let passes = passes(def);
     let per_page = def.checkpoints_per_page() && passes.len() == 1;
@@ -483,7 +502,7 @@ fn read_children(
     incremental: bool,
     window: &Window,
     em: &mut Emitter,
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<Listed> {
     let mut first_child = true;
     let mut jobs = Vec::new();
@@ -553,7 +572,7 @@ fn fan_out(
     parents: Vec<(Value, Option<DateTime<Utc>>)>,
     first_child: &mut bool,
     em: &mut Emitter,
-    out: &mut Output,
+    out: &mut dyn Sink,
 ) -> Result<Option<HttpError>> {
     let child_window = window.children();
     let groups: Vec<Vec<(Value, Option<DateTime<Utc>>)>> = match parent.fanout {
