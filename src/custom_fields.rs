@@ -5,16 +5,13 @@
 //! field is renamed in Pipedrive (names already handed out, found in the configured catalog or
 //! the state, are never reassigned).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::config::NameMode;
-use crate::http::Client;
-use crate::streams;
-use crate::streams::engine::{self, Shape};
+use crate::streams::engine::Shape;
 
 /// Annotation on a readable-name property: the field key it carries, so a later sync (reading
 /// the configured catalog) keeps the same name for the same key.
@@ -61,6 +58,13 @@ impl Field {
             description: None,
             options: options(&item["options"]),
         })
+    }
+
+    /// The custom fields among the items of a field-definition stream (`*_fields`), as its v1
+    /// or v2 endpoint lists them.
+    pub fn from_items(items: &[Value], v1: bool) -> Vec<Field> {
+        let from = if v1 { Field::from_v1 } else { Field::from_v2 };
+        items.iter().filter_map(from).collect()
     }
 
     fn label(&self, id: &Value) -> Value {
@@ -292,41 +296,6 @@ impl Naming {
             }
         }
         self
-    }
-}
-
-/// The account's custom field definitions, read once per field-definition stream per run.
-#[derive(Default)]
-pub struct Definitions {
-    loaded: HashMap<&'static str, std::result::Result<Vec<Field>, String>>,
-    /// What reading them cost, for the end-of-sync summary.
-    pub requests: u64,
-    pub tokens: u64,
-}
-
-impl Definitions {
-    /// The custom fields defined by `fields_stream`, or why they could not be read.
-    pub fn get(
-        &mut self,
-        client: &Client,
-        fields_stream: &'static str,
-    ) -> Result<&std::result::Result<Vec<Field>, String>> {
-        if !self.loaded.contains_key(fields_stream) {
-            let def =
-                streams::find(fields_stream).ok_or_else(|| anyhow!("no stream {fields_stream}"))?;
-            let from = if def.path.starts_with("/v1/") {
-                Field::from_v1
-            } else {
-                Field::from_v2
-            };
-            let mut requests = 0;
-            let fetched = engine::fetch_all(client, def, &mut requests);
-            self.requests += requests;
-            self.tokens += requests * u64::from(def.tokens);
-            let fields = fetched?.map(|items| items.iter().filter_map(from).collect());
-            self.loaded.insert(fields_stream, fields);
-        }
-        Ok(&self.loaded[fields_stream])
     }
 }
 

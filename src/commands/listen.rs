@@ -25,10 +25,11 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::fields::Definitions;
 use super::webhooks::OBJECTS;
 use crate::catalog::Selected;
 use crate::config::Config;
-use crate::custom_fields::{Definitions, Naming, Shaper};
+use crate::custom_fields::{Naming, Shaper};
 use crate::http::RetryPolicy;
 use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
@@ -225,7 +226,7 @@ pub fn listen(
             .or(&Naming::from_state(saved.get(sel.def.name)));
         shapers.insert(
             sel.def.name,
-            super::shaper(
+            super::fields::shaper(
                 sel.def, config, &client, &mut defs, &pinned, false, &mut out,
             )?,
         );

@@ -16,9 +16,10 @@ use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::classify;
+use super::fields::Definitions;
 use crate::catalog::Selected;
 use crate::config::Config;
-use crate::custom_fields::{Definitions, Naming, Shaper};
+use crate::custom_fields::{Naming, Shaper};
 use crate::error::{stdout_gone, FailureType, Reported};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
@@ -305,7 +306,7 @@ fn shaper(shared: &Shared, i: usize, out: &mut Output) -> Result<Option<Shaper>>
         .clone()
         .or(&Naming::from_state(shared.saved.get(sel.def.name)));
     let mut definitions = shared.definitions.lock().unwrap_or_else(|e| e.into_inner());
-    super::shaper(
+    super::fields::shaper(
         sel.def,
         shared.config,
         &shared.client,
