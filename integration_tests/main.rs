@@ -5,6 +5,7 @@ mod util;
 mod check;
 mod custom_fields;
 mod faults;
+mod layers;
 mod packaging;
 mod parsers;
 mod read;

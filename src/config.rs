@@ -1,6 +1,7 @@
 //! The connector's configuration: the serde/schemars type that `spec` publishes, and its validation
 //! into ready-to-use values before any request is made. The API key lives in a type that cannot be
-//! printed, so no log line, error or panic can leak it.
+//! printed, so no log line, error or panic can leak it. Options that are plain values (how custom
+//! fields are named) are defined here too; what they do is up to the modules above.
 
 use std::fmt;
 use std::path::Path;
@@ -8,9 +9,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::custom_fields::NameMode;
 use crate::error::ConnectorError;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
@@ -110,6 +110,19 @@ pub struct RawConfig {
     pub webhook_password: Option<String>,
 }
 
+/// How custom fields appear in records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NameMode {
+    /// A `custom_fields` object keyed by Pipedrive's stable field keys (default).
+    #[default]
+    Key,
+    /// Top-level columns with readable names; no `custom_fields` object.
+    Name,
+    /// Both: the `custom_fields` object and the readable columns.
+    Both,
+}
+
 /// A Pipedrive API token. It prints as `(redacted)` and offers no way to display it but the
 /// header value the HTTP client asks for.
 #[derive(Clone, PartialEq, Eq)]
@@ -160,6 +173,13 @@ impl Config {
         Config::parse(&text).map_err(|e| {
             ConnectorError::config(format!("config file {}: {e:#}", path.display())).into()
         })
+    }
+
+    /// Every secret of the config: the key, and the webhook password if any. The stdout writer
+    /// is told them (`Output::redact`) before anything is written.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        let password = self.webhook_auth.iter().map(|(_, p)| p.expose());
+        std::iter::once(self.api_key.expose()).chain(password)
     }
 
     pub fn parse(text: &str) -> Result<Config> {
@@ -382,6 +402,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("max_requests_per_second"));
+    }
+
+    #[test]
+    fn secrets_are_the_key_and_the_webhook_password() {
+        let c = Config::validate(
+            raw(serde_json::json!({"api_key": "k", "start_date": "2024-01-01"})),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.secrets().collect::<Vec<_>>(), ["k"]);
+        let c = Config::validate(
+            raw(
+                serde_json::json!({"api_key": "k", "start_date": "2024-01-01",
+                                   "webhook_user": "u", "webhook_password": "pw-of-12-chars"}),
+            ),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(c.secrets().collect::<Vec<_>>(), ["k", "pw-of-12-chars"]);
     }
 
     #[test]

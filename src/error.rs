@@ -1,9 +1,8 @@
-//! How failures are classified for users: Airbyte's `failure_type` and the process exit code are
-//! decided here and nowhere else, from the typed errors in an `anyhow` chain.
+//! How failures are classified for users: Airbyte's failure types and the process exit codes are
+//! defined here and nowhere else. Typed errors say their own type (`HttpError` in `http`); the
+//! first typed error of an `anyhow` chain decides (`classify_with`, which `commands` completes).
 
 use std::fmt;
-
-use crate::http::HttpError;
 
 /// Airbyte's failure types, which decide whether the platform asks the user to fix something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +83,12 @@ impl fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
-/// The failure type of an error chain: the first typed error found decides.
-pub fn classify(err: &anyhow::Error) -> FailureType {
+/// The failure type of an error chain: the first typed error found decides. `typed` tells the
+/// type of the errors defined above this module (the HTTP client's), `None` for any other.
+pub fn classify_with(
+    err: &anyhow::Error,
+    typed: impl Fn(&(dyn std::error::Error + 'static)) -> Option<FailureType>,
+) -> FailureType {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Reported>() {
             return e.failure_type;
@@ -93,8 +96,8 @@ pub fn classify(err: &anyhow::Error) -> FailureType {
         if let Some(e) = cause.downcast_ref::<ConnectorError>() {
             return e.failure_type;
         }
-        if let Some(e) = cause.downcast_ref::<HttpError>() {
-            return e.failure_type();
+        if let Some(t) = typed(cause) {
+            return t;
         }
     }
     if let Some(e) = err.downcast_ref::<ConnectorError>() {

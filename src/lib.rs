@@ -23,7 +23,7 @@ use output::Output;
 /// Reads and checks the config, and tells the writer its secrets before anything is written.
 fn load_config(path: &std::path::Path, out: &mut Output) -> Result<Config> {
     let config = Config::load(path)?;
-    out.redact_config(&config);
+    commands::redact(&config, out);
     Ok(config)
 }
 

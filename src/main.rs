@@ -3,7 +3,7 @@
 
 use clap::Parser;
 
-use source_pipedrive::{cli::Cli, error, output::Output, run};
+use source_pipedrive::{cli::Cli, commands, error::Reported, output::Output, run};
 
 fn main() {
     let job = match Cli::parse().job() {
@@ -23,8 +23,8 @@ fn main() {
     }) {
         std::process::exit(0);
     }
-    let failure_type = error::classify(&err);
-    if err.downcast_ref::<error::Reported>().is_none() {
+    let failure_type = commands::classify(&err);
+    if err.downcast_ref::<Reported>().is_none() {
         let message = format!("{err:#}");
         let _ = out.trace_error(&message, &format!("{err:?}"), failure_type.as_str(), None);
         eprintln!("error: {}", out.scrub(&message));

@@ -132,14 +132,6 @@ impl Output {
         }
     }
 
-    /// Every secret of the config: the key, and the webhook password if any.
-    pub fn redact_config(&mut self, config: &crate::config::Config) {
-        self.redact(config.api_key.expose());
-        if let Some((_, password)) = &config.webhook_auth {
-            self.redact(password.expose());
-        }
-    }
-
     pub fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
         for s in &self.secrets {

@@ -13,7 +13,7 @@ pub fn check(config_path: &Path, out: &mut Output) -> io::Result<()> {
     let status = match Config::load(config_path) {
         Err(e) => failed(format!("{e:#}")),
         Ok(config) => {
-            out.redact_config(&config);
+            super::redact(&config, out);
             check_config(&config)
         }
     };

@@ -9,8 +9,7 @@ use anyhow::{Context, Result};
 use pipedrive_sandbox::{Sandbox, SandboxOptions};
 
 use crate::catalog;
-use crate::config::{ApiKey, Config};
-use crate::custom_fields::NameMode;
+use crate::config::{ApiKey, Config, NameMode};
 use crate::output::Output;
 use crate::protocol::airbyte::{Message, Status};
 use crate::state::SavedState;

@@ -37,7 +37,7 @@ pub fn catalog(schemas: Vec<(&'static StreamDef, serde_json::Value)>) -> Catalog
 
 /// Reads the account's field definitions (one request per entity) to type custom fields.
 pub fn discover(config: &Config, out: &mut Output) -> Result<()> {
-    let catalog = catalog(super::discovered_schemas(config, out)?);
+    let catalog = catalog(super::fields::discovered_schemas(config, out)?);
     out.message(&Message::Catalog { catalog })?;
     out.flush()?;
     Ok(())

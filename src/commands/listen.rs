@@ -25,15 +25,17 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::fields::Definitions;
 use super::webhooks::OBJECTS;
 use crate::catalog::Selected;
 use crate::config::Config;
-use crate::custom_fields::{Definitions, Naming, Shaper};
+use crate::custom_fields::{Naming, Shaper};
 use crate::http::RetryPolicy;
 use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
-use crate::streams::{self, engine, time};
+use crate::streams::engine::{self, Shape};
+use crate::streams::{self, time};
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 16 * 1024;
@@ -149,7 +151,11 @@ impl Hooks {
                 )));
             }
         }
-        let shaper = self.shapers.get(stream).and_then(Option::as_ref);
+        let shaper = self
+            .shapers
+            .get(stream)
+            .and_then(Option::as_ref)
+            .map(|s| s as &dyn Shape);
         engine::finish_record(def, shaper, &mut record);
         self.out.record(stream, &record)?;
         self.out.flush()?;
@@ -203,7 +209,7 @@ pub fn listen(
         TcpListener::bind(&opts.bind).with_context(|| format!("listening on {}", opts.bind))?;
     // The webhook handlers and the reconciliation write through handles on one stdout.
     let mut stdout = Output::stdout();
-    stdout.redact_config(config);
+    super::redact(config, &mut stdout);
     if let Some(singer) = &opts.singer {
         stdout.speak_singer(singer.clone());
     }
@@ -220,7 +226,7 @@ pub fn listen(
             .or(&Naming::from_state(saved.get(sel.def.name)));
         shapers.insert(
             sel.def.name,
-            super::shaper(
+            super::fields::shaper(
                 sel.def, config, &client, &mut defs, &pinned, false, &mut out,
             )?,
         );

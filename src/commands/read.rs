@@ -15,15 +15,17 @@ use std::sync::Mutex;
 use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
+use super::classify;
+use super::fields::Definitions;
 use crate::catalog::Selected;
 use crate::config::Config;
-use crate::custom_fields::{Definitions, Naming, Shaper};
-use crate::error::{classify, stdout_gone, FailureType, Reported};
+use crate::custom_fields::{Naming, Shaper};
+use crate::error::{stdout_gone, FailureType, Reported};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::{LogLevel, StreamStatusKind};
 use crate::state::SavedState;
-use crate::streams::engine::{self, Rider, StreamStats, Window};
+use crate::streams::engine::{self, Rider, Shape, StreamStats, Window};
 use crate::streams::time;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +73,7 @@ pub fn read(
     saved: &SavedState,
     out: &mut Output,
 ) -> Result<Vec<StreamReport>> {
-    out.redact_config(config);
+    super::redact(config, out);
     let client = super::client(config, RetryPolicy::default());
     let upper = match client.get_json(super::WHOAMI, &[]) {
         Ok(r) => sync_upper(Utc::now(), r.date),
@@ -248,7 +250,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.def,
                 sel.incremental,
                 shared.windows[*i],
-                shaper.as_ref(),
+                shaper.as_ref().map(|s| s as &dyn Shape),
             )
             .map(|r| (*i, r))
         })
@@ -267,7 +269,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.def,
                 sel.incremental,
                 shared.windows[i],
-                shaper.as_ref(),
+                shaper.as_ref().map(|s| s as &dyn Shape),
                 &mut riders,
                 out,
             )
@@ -304,7 +306,7 @@ fn shaper(shared: &Shared, i: usize, out: &mut Output) -> Result<Option<Shaper>>
         .clone()
         .or(&Naming::from_state(shared.saved.get(sel.def.name)));
     let mut definitions = shared.definitions.lock().unwrap_or_else(|e| e.into_inner());
-    super::shaper(
+    super::fields::shaper(
         sel.def,
         shared.config,
         &shared.client,

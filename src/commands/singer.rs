@@ -20,7 +20,7 @@ use crate::streams;
 /// The Singer catalog: every stream with its schema and metadata breadcrumbs.
 pub fn catalog(config: &Config, out: &mut Output) -> Result<Catalog> {
     let mut entries = Vec::new();
-    for (def, schema) in super::discovered_schemas(config, out)? {
+    for (def, schema) in super::fields::discovered_schemas(config, out)? {
         let keys: Vec<String> = def.primary_key.iter().map(|k| k.to_string()).collect();
         let method = if def.incremental() {
             "INCREMENTAL"

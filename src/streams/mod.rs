@@ -1,5 +1,5 @@
 //! Streams as data: one row per Pipedrive resource says where it lives, how it pages, how it is
-//! filtered and sorted by update time, and what it costs. One engine (`engine.rs`) reads any row,
+//! filtered and sorted by update time, and what it costs. One engine (`engine/`) reads any row,
 //! so adding a stream is adding a row and its schema, never a new code path.
 
 pub mod engine;

@@ -1,0 +1,32 @@
+//! The one HTTP client, shared by every worker of a sync. Every request to Pipedrive goes through
+//! it (`get_json`, or `get_text` for pages the engine parses in place), and it owns the policy a
+//! connector running unattended needs:
+//!
+//! - the key goes in the `x-api-token` header only, never in a URL, and never into an error;
+//! - reads are GETs; the only writes (webhook registration, which the user asks for by name)
+//!   go through `post_json` and `delete`, which are never retried after they may have reached
+//!   the server, since repeating them is not harmless;
+//! - explicit connect and receive timeouts on every request;
+//! - retries with capped exponential backoff and jitter for what is worth retrying: transport
+//!   failures, 5xx, and a 2xx whose body is not the JSON it should be (an HTML error page, a
+//!   body cut short). Client errors (4xx) are answers, not accidents, and are not retried;
+//! - rate limits: the client counts its own requests in the rolling 2-second burst window against
+//!   the `x-ratelimit-limit` it is told, keeping a slot free per request in flight, so concurrent
+//!   streams queue for a slot rather than meet a 429; `x-ratelimit-remaining` running low (other
+//!   tools on the same token) holds everything until the reset; a burst 429 waits as the headers
+//!   say; once the daily budget said no, no request goes out again; a 429 while the burst
+//!   window still has room means the company's daily token budget is spent, and retrying would
+//!   only get the token blocked (Pipedrive's CDN answers clients that ignore 429s with a 403
+//!   HTML page), so it stops at once with an error that says so.
+//!
+//! Its parts: `client` sends requests and reads answers, `retry` is the policy and its backoff,
+//! `pacing` keeps to the rate limits, `error` is the typed failure every caller inspects.
+
+mod client;
+mod error;
+mod pacing;
+mod retry;
+
+pub use client::{Client, Counters, Response};
+pub use error::HttpError;
+pub use retry::{backoff_delay, RetryPolicy};

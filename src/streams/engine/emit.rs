@@ -1,0 +1,122 @@
+//! Writing one stream's records and checkpoints: every record finished the same way (shaped,
+//! deletions marked), a STATE never before its records, and what the stream cost counted.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::interfaces::{Shape, Sink};
+use super::window::Window;
+use crate::streams::record::Record;
+use crate::streams::{time, StreamDef, DELETED_AT};
+
+/// What reading one stream gave.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StreamStats {
+    pub records: u64,
+    pub requests: u64,
+    pub tokens: u64,
+    /// Set when the stream was skipped because the token's user may not read it.
+    pub skipped: Option<String>,
+    /// Parents that disappeared between being listed and their children being asked for.
+    pub vanished_parents: u64,
+    /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).
+    pub state: Option<Value>,
+}
+
+/// Counts one stream's records and writes its checkpoints.
+pub(super) struct Emitter<'a> {
+    def: &'a StreamDef,
+    pub(super) stats: StreamStats,
+    /// Custom-field shaping, when records need any.
+    shaper: Option<&'a dyn Shape>,
+    /// The cursor property when the stream is read incrementally.
+    cursor_field: Option<&'static str>,
+    since_state: u64,
+}
+
+impl<'a> Emitter<'a> {
+    pub(super) fn new(
+        def: &'a StreamDef,
+        incremental: bool,
+        shaper: Option<&'a dyn Shape>,
+    ) -> Emitter<'a> {
+        Emitter {
+            def,
+            stats: StreamStats::default(),
+            shaper: shaper.filter(|s| s.needed()),
+            cursor_field: def.cursor.filter(|_| incremental),
+            since_state: 0,
+        }
+    }
+
+    /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
+    pub(super) fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
+        let deleted = self
+            .def
+            .deletion
+            .is_some_and(|d| record.get(d.field()).is_some_and(|f| d.says_deleted(&f)));
+        if deleted || self.shaper.is_some() {
+            let mut record = record.into_value();
+            finish_record(self.def, self.shaper, &mut record);
+            out.record_value(self.def.name, &record)?;
+        } else {
+            out.record(self.def.name, &record)?;
+        }
+        self.stats.records += 1;
+        self.since_state += 1;
+        Ok(())
+    }
+
+    /// The state of this stream with its cursor at `at`, and the custom field names handed
+    /// out so far, so the next sync keeps them.
+    fn state(&self, field: &str, at: DateTime<Utc>) -> Value {
+        let mut state = json!({ field: time::format(at) });
+        if let Some(s) = self.shaper {
+            s.annotate_state(&mut state);
+        }
+        state
+    }
+
+    pub(super) fn checkpoint(&mut self, out: &mut dyn Sink, at: DateTime<Utc>) -> Result<()> {
+        if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
+            let state = self.state(field, at);
+            out.state(self.def.name, state, self.since_state)?;
+            self.since_state = 0;
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
+        if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
+            let state = self.state(field, at);
+            out.state(self.def.name, state.clone(), self.since_state)?;
+            self.stats.state = Some(state);
+            self.since_state = 0;
+        }
+        Ok(())
+    }
+
+    pub(super) fn count(&mut self, requests: u64, tokens_each: u32) {
+        self.stats.requests += requests;
+        self.stats.tokens += requests * u64::from(tokens_each);
+    }
+}
+
+/// What every record goes through before it is written, whatever brought it (a page or a
+/// webhook): custom fields shaped, and the soft-delete column set when it says it is deleted.
+pub fn finish_record(def: &StreamDef, shaper: Option<&dyn Shape>, record: &mut Value) {
+    if let Some(shaper) = shaper.filter(|s| s.needed()) {
+        shaper.apply(record);
+    }
+    if let Some(d) = def.deletion {
+        if d.is_deleted(record) {
+            // v2: "if is_deleted is true, update_time is the delete time".
+            let at = def
+                .cursor
+                .and_then(|c| record.get(c).cloned())
+                .unwrap_or(Value::Null);
+            record[DELETED_AT] = at;
+        }
+    }
+}

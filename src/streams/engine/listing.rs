@@ -1,0 +1,215 @@
+//! The requests of one list: its query (window, sort, limit), page after page, each page's
+//! records filtered to the window, stopping early where the sort order allows.
+
+use anyhow::Result;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde_json::Value;
+
+use super::paging::{parse_page, PageToken};
+use super::window::{Place, Window};
+use crate::http::{Client, HttpError};
+use crate::streams::page::Envelope;
+use crate::streams::record::Record;
+use crate::streams::{time, Paging, ServerFilter, Sort, StreamDef};
+
+/// How a listing ended.
+pub(super) enum Listed {
+    Done,
+    /// The first page was refused in a way that means "you may not read this".
+    Denied(HttpError),
+}
+
+/// Every record of a stream, written nowhere: what the field definitions are read with.
+/// The inner `Err` says why the user may not read it. `requests` counts what it asked.
+pub fn fetch_all(
+    client: &Client,
+    def: &StreamDef,
+    requests: &mut u64,
+) -> Result<std::result::Result<Vec<Value>, String>> {
+    let mut records = Vec::new();
+    let everything = Window::full_refresh(DateTime::<Utc>::MIN_UTC);
+    let listed = list(
+        client,
+        def,
+        def.path,
+        &[],
+        &everything,
+        false,
+        requests,
+        |page, _| {
+            records.extend(page.into_iter().map(|(r, _)| r.into_value()));
+            Ok(())
+        },
+    )?;
+    Ok(match listed {
+        Listed::Done => Ok(records),
+        Listed::Denied(e) => Err(e.to_string()),
+    })
+}
+
+/// The query parameters of each pass over a list: one pass, or one per value of its `each`.
+pub(super) fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
+    match def.each {
+        None => vec![Vec::new()],
+        Some((param, values)) => values
+            .iter()
+            .map(|v| vec![(param, v.to_string())])
+            .collect(),
+    }
+}
+
+/// Pages through one list, calling `on_page` with each page's records that fall in `window`
+/// (with their update times, v1 times already rewritten) and the update time of the page's
+/// last record. Stops early where the sort order says the rest is outside the window.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn list(
+    client: &Client,
+    def: &StreamDef,
+    path: &str,
+    extra: &[(&'static str, String)],
+    window: &Window,
+    incremental: bool,
+    requests: &mut u64,
+    mut on_page: impl FnMut(
+        Vec<(Record<'_>, Option<DateTime<Utc>>)>,
+        Option<DateTime<Utc>>,
+    ) -> Result<()>,
+) -> Result<Listed> {
+    let mut base = base_query(def, window, incremental);
+    base.extend(extra.iter().cloned());
+    let mut token = PageToken::First;
+    loop {
+        let mut query = base.clone();
+        match (&token, def.paging) {
+            (PageToken::Cursor(c), _) => query.push(("cursor", c.clone())),
+            (PageToken::Start(s), _) => query.push(("start", s.to_string())),
+            (PageToken::First, Paging::Offset { .. }) => query.push(("start", "0".to_string())),
+            (PageToken::First, _) => {}
+        }
+        *requests += 1;
+        // Set by the one parse of the page that succeeds: where the next page starts, or why
+        // the listing cannot go on.
+        let mut outcome: Option<Result<Option<PageToken>>> = None;
+        let fetched = client.get_text(path, &query, |text| {
+            let envelope = Envelope::parse(text)?;
+            outcome = Some(read_page(def, window, envelope, &token, &mut on_page));
+            Ok(())
+        });
+        match fetched {
+            Ok(_) => {}
+            Err(e) if token == PageToken::First && may_not_read(&e) => {
+                return Ok(Listed::Denied(e))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match outcome.expect("set when the page parsed")? {
+            Some(next) => token = next,
+            None => return Ok(Listed::Done),
+        }
+    }
+}
+
+/// One page's records in `window` to `on_page`; the token of the next page, `None` at the
+/// end of the list or of the window.
+fn read_page(
+    def: &StreamDef,
+    window: &Window,
+    envelope: Envelope,
+    token: &PageToken,
+    on_page: &mut impl FnMut(
+        Vec<(Record<'_>, Option<DateTime<Utc>>)>,
+        Option<DateTime<Utc>>,
+    ) -> Result<()>,
+) -> Result<Option<PageToken>> {
+    let v1_times = def.v1_time_fields();
+    let page = parse_page(def.paging, def.records, envelope, token)?;
+    let mut past_window = false;
+    let mut kept = Vec::with_capacity(page.records.len());
+    let mut last = None;
+    for mut record in page.records {
+        if !v1_times.is_empty() {
+            record.normalize_v1(v1_times);
+        }
+        let t = def.cursor.and_then(|f| record.time(f));
+        match (window.place(t), def.sort) {
+            (Place::Before, Sort::Descending(_)) | (Place::After, Sort::Ascending(_)) => {
+                past_window = true;
+                break;
+            }
+            (Place::Before | Place::After, _) => continue,
+            (Place::In, _) => {}
+        }
+        last = last.max(t);
+        kept.push((record, t));
+    }
+    on_page(kept, last)?;
+    Ok(page.next.filter(|_| !past_window))
+}
+
+/// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the
+/// token's user has no access to this resource. An HTML 403 is the CDN blocking us, not that.
+fn may_not_read(e: &HttpError) -> bool {
+    matches!(e, HttpError::Status { status: 402 | 403 | 404 | 410, message, .. } if !message.contains("HTML page"))
+}
+
+fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'static str, String)> {
+    let mut q: Vec<(&'static str, String)> = Vec::new();
+    match def.paging {
+        Paging::Cursor { limit } | Paging::Offset { limit } => q.push(("limit", limit.to_string())),
+        Paging::Single => {}
+    }
+    for (k, v) in def.sort.params().iter().chain(def.params) {
+        q.push((k, v.to_string()));
+    }
+    // Whole seconds, rounded down: Pipedrive's filters take seconds, and rounding down only
+    // widens the window.
+    let secs =
+        |t: DateTime<Utc>| time::format(t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t));
+    match def.filter {
+        ServerFilter::None => {}
+        ServerFilter::Since => q.push(("updated_since", secs(window.lower))),
+        ServerFilter::SinceUntil => {
+            q.push(("updated_since", secs(window.lower)));
+            if let (true, Some(u)) = (incremental, window.upper) {
+                // `updated_until` is exclusive; a fraction of a second is rounded up so that the
+                // part of the second before `upper` is inside.
+                let up = u.duration_round_up(TimeDelta::seconds(1)).unwrap_or(u);
+                q.push(("updated_until", time::format(up)));
+            }
+        }
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn queries_carry_window_sort_and_limit() {
+        let deals = crate::streams::find("deals").unwrap();
+        let w = Window::incremental(
+            t("2024-01-01T00:00:00Z"),
+            None,
+            t("2025-01-01T00:00:00.300Z"),
+        );
+        let q = base_query(deals, &w, true);
+        let get = |k: &str| q.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("limit"), Some("500"));
+        assert_eq!(get("sort_by"), Some("update_time"));
+        assert_eq!(get("sort_direction"), Some("asc"));
+        assert_eq!(get("status"), Some("open,won,lost,deleted"));
+        assert_eq!(get("updated_since"), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(get("updated_until"), Some("2025-01-01T00:00:01Z"));
+        let full = base_query(
+            deals,
+            &Window::full_refresh(t("2024-01-01T00:00:00Z")),
+            false,
+        );
+        assert!(!full.iter().any(|(k, _)| *k == "updated_until"));
+    }
+}
