@@ -3,6 +3,7 @@
 mod util;
 
 mod check;
+mod contract;
 mod custom_fields;
 mod faults;
 mod layers;
