@@ -6,7 +6,7 @@
 //! - every stream reads an official GET endpoint, not a deprecated one, where its records are,
 //!   with only the query parameters that endpoint documents (names; enum values, v1 `sort` fields
 //!   and directions; documented maxima of `limit` and of batched ids), every parameter it
-//!   requires, and the paging it documents. What is sent is what `engine.rs` builds from the
+//!   requires, and the paging it documents. What is sent is what `streams/engine/` builds from the
 //!   row: paging, sort, params, server filter, `each` and a batch fan-out. Disagreements awaiting
 //!   a code fix are listed in `contract/open-disagreements.json`, each with why;
 //! - every property of the official response model is in the stream's schema with a type that
@@ -94,7 +94,7 @@ struct Sent {
     from: &'static str,
 }
 
-/// What `engine.rs` puts in a stream's query (see `base_query`, `list`, `passes`, `fan_out`).
+/// What the engine (`streams/engine/`) puts in a stream's query (see `base_query`, `list`, `passes`, `fan_out`).
 fn sent(def: &StreamDef) -> Vec<Sent> {
     let mut q = Vec::new();
     let mut add = |name: &'static str, values: Vec<String>, from: &'static str| {
