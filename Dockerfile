@@ -1,7 +1,9 @@
 # Airbyte image of source-pipedrive: a static-ish Rust binary on a slim Debian base.
 # Build: docker build -t airbyte/source-pipedrive-rs:0.1.0 .
 
-FROM rust:1.95-slim-bookworm AS build
+# Base images are pinned by digest (Airbyte's metadata validator requires it, and a rebuild
+# must start from the same bytes); bump tag and digest together.
+FROM rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS build
 WORKDIR /build
 # Dependencies first, so code changes do not rebuild them.
 # The workspace: the connector at the root and the sandbox crate (a dependency of the binary).
@@ -23,12 +25,16 @@ COPY integration_tests ./integration_tests
 # Newer than the stubs' build, so Cargo rebuilds both crates from the real sources.
 RUN touch src/main.rs src/lib.rs sandbox/src/lib.rs && cargo build --release --locked --bin source-pipedrive
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 # Airbyte's platform runs the connector through a shell with $AIRBYTE_ENTRYPOINT, so keep one.
-RUN useradd --uid 1000 --create-home airbyte
+# Its connector images work in /airbyte, owned by the connector's user; USER is numeric so that
+# a platform enforcing non-root can check it without reading /etc/passwd.
+RUN useradd --uid 1000 --create-home airbyte \
+    && mkdir -p /airbyte \
+    && chown 1000:1000 /airbyte
 COPY --from=build /build/target/release/source-pipedrive /usr/local/bin/source-pipedrive
-USER airbyte
-WORKDIR /home/airbyte
+USER 1000:1000
+WORKDIR /airbyte
 ENV AIRBYTE_ENTRYPOINT="/usr/local/bin/source-pipedrive"
 ENTRYPOINT ["/usr/local/bin/source-pipedrive"]
 LABEL io.airbyte.name="airbyte/source-pipedrive-rs"

@@ -164,6 +164,70 @@ fn the_dependency_stage_handles_every_workspace_member() {
     }
 }
 
+/// `image@sha256:<64 hex digits>`: what a pinned image reference looks like.
+fn pinned(image: &str) -> bool {
+    image.split_once("@sha256:").is_some_and(|(name, digest)| {
+        !name.is_empty() && digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+#[test]
+fn base_images_are_pinned_by_digest_and_agree_with_metadata() {
+    let dockerfile = read("Dockerfile");
+    let images: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert!(images.len() >= 2, "a multi-stage build: {images:?}");
+    for image in &images {
+        assert!(pinned(image), "FROM {image} is not pinned by digest");
+    }
+    let base = yaml_scalar(&read("metadata.yaml"), "baseImage").expect("metadata.yaml: baseImage");
+    assert!(
+        pinned(&base),
+        "metadata.yaml's baseImage {base} is not pinned by digest"
+    );
+    let runtime = images.last().unwrap();
+    assert_eq!(
+        base.trim_start_matches("docker.io/library/"),
+        *runtime,
+        "metadata.yaml's baseImage is the image the connector runs on"
+    );
+}
+
+#[test]
+fn the_image_runs_as_a_numeric_user_in_its_own_airbyte_folder() {
+    let dockerfile = read("Dockerfile");
+    let runtime = dockerfile
+        .rsplit_once("\nFROM ")
+        .map(|(_, stage)| stage)
+        .expect("a runtime stage");
+    let last = |instruction: &str| {
+        runtime
+            .lines()
+            .filter_map(|l| l.strip_prefix(instruction))
+            .next_back()
+            .map(str::trim)
+    };
+    let user = last("USER ").expect("the runtime stage sets USER");
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    assert!(
+        uid.parse::<u32>().is_ok_and(|u| u > 0) && gid.parse::<u32>().is_ok(),
+        "USER is a numeric, non-root uid[:gid], not {user}"
+    );
+    assert_eq!(last("WORKDIR "), Some("/airbyte"));
+    assert!(
+        runtime.contains(&format!("chown {uid}:{gid} /airbyte"))
+            || runtime.contains(&format!("chown {uid} /airbyte")),
+        "/airbyte is owned by the connector's user ({user})"
+    );
+    assert!(
+        runtime.contains(&format!("--uid {uid}")),
+        "the image has a named user with uid {uid}"
+    );
+}
+
 #[test]
 fn metadata_has_what_airbyte_requires() {
     let metadata = read("metadata.yaml");
