@@ -46,6 +46,9 @@ impl Shape for Shaper {
                 }
             }
         }
+        // A readable name never takes the place of a property the record carries (declared in
+        // the schema or not): such a value stays in `custom_fields`, under its key, in every mode.
+        let mut kept = Map::new();
         if self.mode != NameMode::Key {
             for (key, value) in &custom {
                 let name = self
@@ -54,13 +57,23 @@ impl Shape for Shaper {
                     .get(key)
                     .cloned()
                     .unwrap_or_else(|| key.clone());
-                obj.insert(name, value.clone());
+                if obj.contains_key(&name) {
+                    kept.insert(key.clone(), value.clone());
+                } else {
+                    obj.insert(name, value.clone());
+                }
             }
         }
-        if self.mode == NameMode::Name {
-            obj.shift_remove("custom_fields");
-        } else {
-            obj.insert("custom_fields".into(), Value::Object(custom));
+        match self.mode {
+            NameMode::Name if kept.is_empty() => {
+                obj.shift_remove("custom_fields");
+            }
+            NameMode::Name => {
+                obj.insert("custom_fields".into(), Value::Object(kept));
+            }
+            _ => {
+                obj.insert("custom_fields".into(), Value::Object(custom));
+            }
         }
     }
 
@@ -118,8 +131,12 @@ impl Shaper {
                 "description": "Custom fields by Pipedrive's field key",
                 "properties": custom,
             });
-        } else if let Some(p) = props.as_object_mut() {
-            p.shift_remove("custom_fields");
+        } else {
+            props["custom_fields"] = json!({
+                "type": ["null", "object"],
+                "additionalProperties": true,
+                "description": "Only where a custom field's readable name is a property the record already carries: that field's value, by Pipedrive's field key",
+            });
         }
         if self.mode != NameMode::Key {
             for f in &self.fields {
@@ -313,6 +330,47 @@ mod tests {
         let mut r = json!({"id": 1, "custom_fields": {K1: 1}});
         name_only.apply(&mut r);
         assert_eq!(r, json!({"id": 1, "heat": 1}));
+    }
+
+    /// A custom field named like a property the record carries (declared or not) never takes
+    /// its place: the native value stays, the custom one stays under `custom_fields`.
+    #[test]
+    fn a_readable_name_never_overwrites_a_property_the_record_carries() {
+        let fields = vec![
+            field(K1, "Local won date", "date"),
+            field(K2, "Tags", "set"),
+        ];
+        // Nothing reserved: the schema does not declare `local_won_date`, records carry it.
+        let naming = Naming::assign(&Naming::default(), &fields, &BTreeSet::new());
+        assert_eq!(naming.0[K1], "local_won_date");
+        for mode in [NameMode::Name, NameMode::Both] {
+            let shaper = Shaper {
+                fields: fields.clone(),
+                mode,
+                labels: false,
+                v1: false,
+                naming: naming.clone(),
+            };
+            let mut r = json!({"id": 1, "local_won_date": "2025-01-02", "custom_fields": {K1: "2024-12-31", K2: [2]}});
+            shaper.apply(&mut r);
+            assert_eq!(r["local_won_date"], "2025-01-02", "{mode:?}");
+            assert_eq!(r["custom_fields"][K1], "2024-12-31", "{mode:?}");
+            assert_eq!(r["tags"], json!([2]), "{mode:?}");
+        }
+        let name_only = Shaper {
+            fields,
+            mode: NameMode::Name,
+            labels: false,
+            v1: true,
+            naming,
+        };
+        // v1: the flat value is gathered, and still does not overwrite.
+        let mut r = json!({"id": 1, "local_won_date": "2025-01-02", K1: "2024-12-31"});
+        name_only.apply(&mut r);
+        assert_eq!(
+            r,
+            json!({"id": 1, "local_won_date": "2025-01-02", "custom_fields": {K1: "2024-12-31"}})
+        );
     }
 
     #[test]
