@@ -137,6 +137,18 @@ impl World {
         ids.sort();
         ids
     }
+
+    /// What an incremental sync of `stream` from `since` emits: `expected_ids`, and for a stream
+    /// of a live/archived pair the other list's records too (the live stream writes archived
+    /// records marked archived, the archived stream writes live ones as deletions).
+    pub fn expected_incremental_ids(&self, stream: &str, since: &str) -> Vec<String> {
+        let mut ids = self.expected_ids(stream, since);
+        if let Some(a) = streams::find(stream).unwrap().archive {
+            ids.extend(self.expected_ids(a.twin, since));
+            ids.sort();
+        }
+        ids
+    }
 }
 
 /// The streams of the default catalog.

@@ -328,6 +328,9 @@ fn report(
     let def = shared.selected[i].def;
     match result {
         Ok(stats) => {
+            for warning in &stats.warnings {
+                out.log(LogLevel::Warn, &format!("stream {}: {warning}", def.name))?;
+            }
             let outcome = match &stats.skipped {
                 Some(reason) => {
                     out.log(

@@ -20,6 +20,8 @@ pub struct StreamStats {
     pub skipped: Option<String>,
     /// Parents that disappeared between being listed and their children being asked for.
     pub vanished_parents: u64,
+    /// What the stream could not do although it was read (logged as warnings).
+    pub warnings: Vec<String>,
     /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).
     pub state: Option<Value>,
 }
@@ -52,10 +54,11 @@ impl<'a> Emitter<'a> {
 
     /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
     pub(super) fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
-        let deleted = self
-            .def
-            .deletion
-            .is_some_and(|d| record.get(d.field()).is_some_and(|f| d.says_deleted(&f)));
+        let deleted = self.def.deletion.is_some_and(|d| {
+            d.field()
+                .and_then(|f| record.get(f))
+                .is_some_and(|f| d.says_deleted(&f))
+        });
         if deleted || self.shaper.is_some() {
             let mut record = record.into_value();
             finish_record(self.def, self.shaper, &mut record);
