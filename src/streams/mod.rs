@@ -389,6 +389,8 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "archived_deals",
         path: "/api/v2/deals/archived",
+        // Priced like a search (reference §4).
+        tokens: 20,
         params: &[("status", "open,won,lost,deleted")],
         schema: schema!("archived_deals"),
         archive: Some(Archive {
