@@ -75,7 +75,27 @@ fn an_archive_marks_the_record_in_its_live_stream_in_the_next_sync() {
         archived.push(key(&world.sandbox.archive(r, &id)));
     }
     later(&world);
-    sync(&world, &names, Some(&state), &mut dest);
+    let (run, _) = sync(&world, &names, Some(&state), &mut dest);
+    // One page of each list: the stream's own and the other of its pair, both in its stats.
+    for (stream, tokens) in [
+        ("deals", 30),
+        ("archived_deals", 30),
+        ("leads", 60),
+        ("archived_leads", 60),
+        ("projects", 20),
+        ("archived_projects", 20),
+    ] {
+        let summary = format!("summary {stream}: complete, ");
+        let line = run
+            .logs()
+            .into_iter()
+            .find(|l| l.contains(&summary))
+            .unwrap_or_else(|| panic!("no summary of {stream}"));
+        assert!(
+            line.ends_with(&format!(" records, 2 requests, ~{tokens} tokens")),
+            "{line}"
+        );
+    }
     for ((live, archive), k) in PAIRS.iter().zip(&archived) {
         let row = dest
             .row(live, k)

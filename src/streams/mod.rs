@@ -187,11 +187,12 @@ impl StreamDef {
 
     /// Marks a record of this stream's pair as this stream emits it: `from_archive` says which
     /// list it was read from. The connector's `is_archived` (projects) follows that list, and a
-    /// record the archived stream reads from the live list left the archive: it is deleted
-    /// from this stream at its update time (`at` where the record has none).
+    /// record the live stream reads from the archive says `is_archived: true` whatever the API
+    /// wrote; a record the archived stream reads from the live list left the archive: it is
+    /// deleted from this stream at its update time (`at` where the record has none).
     pub fn mark_archive(&self, record: &mut Record, from_archive: bool, at: Option<&str>) {
         let Some(a) = self.archive else { return };
-        if a.flag == ArchiveFlag::ArchiveTime {
+        if a.flag == ArchiveFlag::ArchiveTime || (from_archive && !a.archived) {
             record.set("is_archived", &Value::Bool(from_archive));
         }
         if a.archived && !from_archive {
@@ -1090,7 +1091,16 @@ mod tests {
         assert!(mark(archived, true).get(DELETED_AT).is_none());
         // Read by the archived stream from the live list: it left the archive.
         assert_eq!(mark(archived, false)[DELETED_AT], "2026-01-02T03:04:05Z");
-        // Deals and leads say it themselves; only the archived stream's deletion is added.
+        // Deals and leads say it themselves; the live stream makes sure of it for what it reads
+        // from the archive, the archived stream adds the deletion of what it reads live.
+        let mut from_archive = Record::parse(r#"{"id":1}"#).unwrap();
+        find("deals")
+            .unwrap()
+            .mark_archive(&mut from_archive, true, None);
+        assert_eq!(from_archive.into_value()["is_archived"], true);
+        let mut own = Record::parse(r#"{"id":1}"#).unwrap();
+        find("deals").unwrap().mark_archive(&mut own, false, None);
+        assert!(own.into_value().get("is_archived").is_none());
         let mut deal = Record::parse(r#"{"id":1,"is_archived":false}"#).unwrap();
         find("archived_deals").unwrap().mark_archive(
             &mut deal,
