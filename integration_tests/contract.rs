@@ -604,7 +604,8 @@ fn schemas_follow_the_official_models() {
         if source == "connector" && !injected(&stream, &property) {
             failures.push(format!(
                 "{EXTRAS_FILE}: {stream}.`{property}` says source \"connector\", but the stream \
-                 table does not add it (parent id_field/time_field or a deletion column): give the \
+                 table does not add it (parent id_field/time_field, a deletion column or an \
+                 archive flag): give the \
                  API source instead, or remove it"
             ));
         }
@@ -668,7 +669,11 @@ fn injected(stream: &str, property: &str) -> bool {
     let Some(def) = streams::find(stream) else {
         return false;
     };
-    (property == streams::DELETED_AT && def.deletion.is_some())
+    (property == streams::DELETED_AT && def.marks_deletes())
+        || (property == "is_archived"
+            && def
+                .archive
+                .is_some_and(|a| a.flag == streams::ArchiveFlag::ArchiveTime))
         || def
             .parent
             .is_some_and(|p| p.id_field == Some(property) || p.time_field == Some(property))

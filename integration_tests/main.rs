@@ -5,6 +5,7 @@ mod util;
 mod check;
 mod contract;
 mod custom_fields;
+mod deletions;
 mod faults;
 mod layers;
 mod never_skip;

@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests: a sandbox per test, temporary input files, running
-//! the binary and reading its stdout back as typed protocol messages.
+//! the binary and reading its stdout back as typed protocol messages, and a destination that
+//! applies them (`Destination`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -156,6 +157,18 @@ impl World {
         ids.sort();
         ids
     }
+
+    /// What an incremental sync of `stream` from `since` emits: `expected_ids`, and for a stream
+    /// of a live/archived pair the other list's records too (the live stream writes archived
+    /// records marked archived, the archived stream writes live ones as deletions).
+    pub fn expected_incremental_ids(&self, stream: &str, since: &str) -> Vec<String> {
+        let mut ids = self.expected_ids(stream, since);
+        if let Some(a) = streams::find(stream).unwrap().archive {
+            ids.extend(self.expected_ids(a.twin, since));
+            ids.sort();
+        }
+        ids
+    }
 }
 
 /// The streams of the default catalog.
@@ -286,4 +299,80 @@ pub fn catalog(streams: &[&str], mode: &str) -> String {
         .map(|s| json!({"stream": {"name": s, "json_schema": {}, "supported_sync_modes": ["full_refresh", "incremental"]}, "sync_mode": mode, "destination_sync_mode": "append"}))
         .collect();
     json!({ "streams": entries }).to_string()
+}
+
+/// A destination that applies records by primary key, as Airbyte's "incremental, deduped"
+/// destinations do: per stream and key, the record with the latest cursor wins (a tie goes to
+/// the later message; streams without a cursor keep the last record), and a winning record that
+/// carries `_ab_cdc_deleted_at` deletes the row. A deletion is remembered with its cursor, so an
+/// older record arriving later does not bring the row back. Feed it whole runs, in order.
+///
+/// Live streams hold archived records too, marked `is_archived: true` (the connector's archive
+/// rule); `live` leaves them out.
+#[derive(Debug, Default)]
+pub struct Destination {
+    /// stream → key → (the winning record, whether it deleted the row).
+    tables: BTreeMap<String, BTreeMap<String, (Value, bool)>>,
+}
+
+impl Destination {
+    /// Applies every RECORD of `run`, in order.
+    pub fn apply(&mut self, run: &Run) {
+        for m in &run.messages {
+            if let Message::Record { record } = m {
+                self.put(&record.stream, &record.data);
+            }
+        }
+    }
+
+    /// Applies one record of `stream`.
+    pub fn put(&mut self, stream: &str, record: &Value) {
+        let def = streams::find(stream).unwrap_or_else(|| panic!("no stream {stream}"));
+        let key = def.key_of(record);
+        let row = self
+            .tables
+            .entry(stream.to_string())
+            .or_default()
+            .entry(key);
+        let cursor = |r: &Value| def.cursor.and_then(|c| time::of(r, c));
+        let deletes = record
+            .get(streams::DELETED_AT)
+            .is_some_and(|d| !d.is_null());
+        match row {
+            std::collections::btree_map::Entry::Occupied(mut held)
+                if cursor(&held.get().0) <= cursor(record) =>
+            {
+                held.insert((record.clone(), deletes));
+            }
+            std::collections::btree_map::Entry::Occupied(_) => {}
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((record.clone(), deletes));
+            }
+        }
+    }
+
+    /// The rows of `stream` that are not deleted, by key.
+    pub fn rows(&self, stream: &str) -> BTreeMap<String, &Value> {
+        self.tables
+            .get(stream)
+            .into_iter()
+            .flatten()
+            .filter(|(_, (_, deleted))| !deleted)
+            .map(|(k, (r, _))| (k.clone(), r))
+            .collect()
+    }
+
+    /// The row of `key` in `stream`, unless absent or deleted.
+    pub fn row(&self, stream: &str, key: &str) -> Option<&Value> {
+        self.rows(stream).get(key).copied()
+    }
+
+    /// The keys of the rows of `stream` that are neither deleted nor marked archived.
+    pub fn live(&self, stream: &str) -> BTreeSet<String> {
+        self.rows(stream)
+            .into_iter()
+            .filter(|(_, r)| r["is_archived"] != true)
+            .map(|(k, _)| k)
+            .collect()
+    }
 }

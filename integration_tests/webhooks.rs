@@ -531,6 +531,111 @@ fn every_valid_delivery_yields_exactly_one_record() {
     secrets_absent(&world, &all);
 }
 
+#[test]
+fn archives_and_deletes_reach_every_stream_that_holds_the_record() {
+    let world = World::new(40);
+    let streams = [
+        "deals",
+        "archived_deals",
+        "projects",
+        "archived_projects",
+        "leads",
+        "deal_products",
+        "notes",
+    ];
+    let listening = Listening::start(&world, &streams, 3600);
+    let data = world.sandbox.dataset();
+    // Records the sandbox does not hold, so the reconciliation cannot produce them.
+    let fake = |r: Resource, id: Value, at: &str| {
+        let mut v = data.records(r)[0].clone();
+        v["id"] = id;
+        v["update_time"] = json!(at);
+        for (flag, alive) in [
+            ("is_deleted", json!(false)),
+            ("active_flag", json!(true)),
+            ("status", json!("open")),
+        ] {
+            if v.get(flag).is_some() {
+                v[flag] = alive;
+            }
+        }
+        v
+    };
+    let at = "2026-06-01T10:00:00Z";
+    let mut n = 0;
+    let mut send = |action: &str, entity: &str, current: Option<&Value>, previous: &Value| {
+        n += 1;
+        let current = current.cloned();
+        assert_eq!(
+            listening.send(&event(
+                action,
+                entity,
+                current.as_ref(),
+                Some(previous),
+                meta(n, at)
+            )),
+            200
+        );
+    };
+
+    // Archived: the archive gets the deal, and the live stream, where the destination last
+    // saw it, gets it marked archived.
+    let live = fake(Resource::Deals, json!(990_401), at);
+    let mut archived = live.clone();
+    archived["is_archived"] = json!(true);
+    send("change", "deal", Some(&archived), &live);
+    // Brought back: live again, and deleted from the archive.
+    let was = fake(Resource::ArchivedDeals, json!(990_402), at);
+    let mut back = was.clone();
+    back["is_archived"] = json!(false);
+    send("change", "deal", Some(&back), &was);
+    // Projects say it with `archive_time`; the connector adds `is_archived`.
+    let project = fake(Resource::Projects, json!(990_403), at);
+    let mut shelved = project.clone();
+    shelved["archive_time"] = json!(at);
+    send("change", "project", Some(&shelved), &project);
+    // Deletes of records whose lists carry no deletion flag still say they are deleted.
+    let lead = fake(
+        Resource::Leads,
+        json!("00000000-0000-4000-8000-000000990404"),
+        at,
+    );
+    send("delete", "lead", None, &lead);
+    let line = json!({"id": 990_405, "deal_id": 1, "product_id": 1, "update_time": at});
+    send("delete", "deal_product", None, &line);
+    let note = fake(Resource::Notes, json!(990_406), "2026-06-01 10:00:00");
+    send("delete", "note", None, &note);
+
+    // One record of `id` in `stream` (records_when counts that stream's records only).
+    let one = |stream: &str, id: &Value| {
+        let mut got = listening.records_when(stream, id, 1);
+        assert_eq!(got.len(), 1, "{stream}: {id}");
+        got.pop().unwrap()
+    };
+    let in_deals = one("deals", &archived["id"]);
+    assert_eq!(in_deals["is_archived"], true);
+    assert!(in_deals.get(DELETED).is_none());
+    assert!(one("archived_deals", &archived["id"])
+        .get(DELETED)
+        .is_none());
+    assert_eq!(one("deals", &back["id"])["is_archived"], false);
+    assert_eq!(one("archived_deals", &back["id"])[DELETED], at);
+    assert_eq!(one("projects", &shelved["id"])["is_archived"], true);
+    assert_eq!(
+        one("archived_projects", &shelved["id"])["is_archived"],
+        true
+    );
+    for (stream, id) in [
+        ("leads", &lead["id"]),
+        ("deal_products", &line["id"]),
+        ("notes", &note["id"]),
+    ] {
+        assert_eq!(one(stream, id)[DELETED], at, "{stream}");
+    }
+}
+
+const DELETED: &str = source_pipedrive::streams::DELETED_AT;
+
 fn base64_of(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)

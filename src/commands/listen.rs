@@ -12,7 +12,11 @@
 //! - a change older than one already written for the same record is dropped (logged): the
 //!   reconciliation brings the latest state anyway, and downstream dedup keeps the newest
 //!   `update_time`;
-//! - STATE only comes from the reconciliation reads, whose cursors webhook records never move.
+//! - STATE only comes from the reconciliation reads, whose cursors webhook records never move;
+//! - a delete (the loser of a merge too) is written with `_ab_cdc_deleted_at`, whatever flag the
+//!   stream's records have; a deal, lead or project archived goes to its archived stream and,
+//!   marked archived, to its live one, and one brought back goes to its live stream and leaves
+//!   the archived one (`StreamDef::mark_archive`, as `read` does).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,6 +39,7 @@ use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
 use crate::streams::engine::{self, Shape};
+use crate::streams::record::Record;
 use crate::streams::{self, time, Deletion, DELETED_AT};
 
 const MAX_BODY: usize = 1024 * 1024;
@@ -120,59 +125,96 @@ impl Hooks {
                 "{action} event {id} has no object to write"
             )));
         };
-        let archived = obj.get("is_archived") == Some(&json!(true));
-        let stream: &'static str = match (*stream, archived) {
-            ("deals", true) => "archived_deals",
-            ("leads", true) => "archived_leads",
-            (s, _) => s,
+        let live = streams::find(stream).expect("OBJECTS name streams");
+        let at = meta["timestamp"].as_str().and_then(time::parse);
+        let body = Value::Object(obj.clone());
+        // A record of a live/archived pair goes to each stream that holds it or held it last:
+        // archived, to the archive and (marked) to the live stream; brought back, to the live
+        // stream and out of the archive. The same rule as `read`'s other-list passes.
+        let (from_archive, targets) = match live.archive {
+            None => (false, vec![live.name]),
+            Some(a) if a.flag.says_archived(&body) => (true, vec![live.name, a.twin]),
+            Some(a) if action == "change" && a.flag.says_archived(&event["previous"]) => {
+                (false, vec![live.name, a.twin])
+            }
+            Some(_) => (false, vec![live.name]),
         };
-        if !self.selected.contains(stream) {
+        let targets: Vec<&'static str> = targets
+            .into_iter()
+            .filter(|t| self.selected.contains(t))
+            .collect();
+        if targets.is_empty() {
             self.seen.put(id, ());
             return Ok(Verdict::Dropped(format!(
-                "stream {stream} is not in the catalog"
+                "stream {} is not in the catalog",
+                live.name
             )));
         }
-        let def = streams::find(stream).expect("OBJECTS name streams");
-        let mut record = Value::Object(obj.clone());
-        let at = meta["timestamp"].as_str().and_then(time::parse);
-        if action == "delete" {
-            if let (Some(c), Some(at)) = (def.cursor, at) {
-                record[c] = json!(time::format(at));
+        let mut stale = Vec::new();
+        let mut written = Vec::new();
+        for stream in targets {
+            let def = streams::find(stream).expect("pairs name streams");
+            let mut record = body.clone();
+            if action == "delete" {
+                if let (Some(c), Some(at)) = (def.cursor, at) {
+                    record[c] = json!(time::format(at));
+                }
+                // The stream's own deletion mark, so the record says what `read` would say of
+                // the same delete.
+                match def.deletion {
+                    Some(Deletion::ActiveFlag) => record["active_flag"] = json!(false),
+                    Some(Deletion::Status) => record["status"] = json!("deleted"),
+                    Some(Deletion::IsDeleted | Deletion::Vanishes) | None => {
+                        record["is_deleted"] = json!(true)
+                    }
+                }
             }
-            // The stream's own deletion mark, so the record says what `read` would say of the
-            // same delete; `finish_record` then sets the soft-delete column from it.
-            match def.deletion {
-                Some(Deletion::IsDeleted) | None => record["is_deleted"] = json!(true),
-                Some(Deletion::ActiveFlag) => record["active_flag"] = json!(false),
-                Some(Deletion::Status) => record["status"] = json!("deleted"),
+            if def.archive.is_some() {
+                let text = record.to_string();
+                let mut marked = Record::parse(&text)?;
+                def.mark_archive(&mut marked, from_archive, at.map(time::format).as_deref());
+                record = marked.into_value();
             }
-        }
-        let changed = def.cursor.and_then(|c| time::of(&record, c)).or(at);
-        let key = format!("{stream}/{}", def.key_of(&record));
-        if let (Some(t), Some(prev)) = (changed, self.last.get(&key)) {
-            if t < *prev {
-                self.seen.put(id.clone(), ());
-                return Ok(Verdict::Dropped(format!(
-                    "event {id} for {key} is older than the change already written"
-                )));
+            let changed = def.cursor.and_then(|c| time::of(&record, c)).or(at);
+            let key = format!("{stream}/{}", def.key_of(&record));
+            if let (Some(t), Some(prev)) = (changed, self.last.get(&key)) {
+                if t < *prev {
+                    stale.push(key);
+                    continue;
+                }
             }
+            let shaper = self
+                .shapers
+                .get(stream)
+                .and_then(Option::as_ref)
+                .map(|s| s as &dyn Shape);
+            engine::finish_record(def, shaper, &mut record);
+            if action == "delete" {
+                // Whatever flag the stream has, if any: a delete is a delete.
+                record[DELETED_AT] = def
+                    .cursor
+                    .map(|c| record[c].clone())
+                    .filter(|t| !t.is_null())
+                    .or_else(|| at.map(|at| json!(time::format(at))))
+                    .unwrap_or(Value::Null);
+            }
+            self.out.record(stream, &record)?;
+            written.push((key, changed));
         }
-        let shaper = self
-            .shapers
-            .get(stream)
-            .and_then(Option::as_ref)
-            .map(|s| s as &dyn Shape);
-        engine::finish_record(def, shaper, &mut record);
-        if action == "delete" && record.get(DELETED_AT).is_none_or(Value::is_null) {
-            // Streams whose lists never show a delete still get the column a destination
-            // applies deletes by: the delete time.
-            record[DELETED_AT] = changed.map_or(Value::Null, |t| json!(time::format(t)));
+        if !written.is_empty() {
+            self.out.flush()?;
         }
-        self.out.record(stream, &record)?;
-        self.out.flush()?;
-        self.seen.put(id, ());
-        if let Some(t) = changed {
-            self.last.put(key, t);
+        self.seen.put(id.clone(), ());
+        if written.is_empty() {
+            return Ok(Verdict::Dropped(format!(
+                "event {id} for {} is older than the change already written",
+                stale.join(", ")
+            )));
+        }
+        for (key, changed) in written {
+            if let Some(t) = changed {
+                self.last.put(key, t);
+            }
         }
         Ok(Verdict::Written)
     }
@@ -262,9 +304,7 @@ pub fn listen(
     std::thread::Builder::new()
         .name("reconcile".into())
         .spawn(move || loop {
-            let result = super::read(&config_for_reconcile, &selected, &saved, &mut reconcile_out);
-            saved.forget_warnings();
-            match result {
+            match super::read(&config_for_reconcile, &selected, &saved, &mut reconcile_out) {
                 Ok(reports) => {
                     for r in reports {
                         if let Some(state) = r.stats.state {
@@ -422,6 +462,20 @@ mod tests {
         assert!(!same_secret(b"Basic abd", b"Basic abc"));
         assert!(!same_secret(b"Basic ab", b"Basic abc"));
         assert!(!same_secret(b"", b"Basic abc"));
+    }
+
+    #[test]
+    fn every_webhook_stream_can_carry_a_delete() {
+        for (object, stream) in OBJECTS {
+            let def = streams::find(stream).unwrap();
+            assert!(
+                def.marks_deletes(),
+                "{object}: {stream} has no {DELETED_AT}"
+            );
+            if let Some(a) = def.archive {
+                assert!(streams::find(a.twin).unwrap().marks_deletes(), "{}", a.twin);
+            }
+        }
     }
 
     #[test]

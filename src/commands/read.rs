@@ -342,6 +342,9 @@ fn report(
                     ),
                 )?;
             }
+            for warning in &stats.warnings {
+                out.log(LogLevel::Warn, &format!("stream {}: {warning}", def.name))?;
+            }
             let outcome = match &stats.skipped {
                 Some(reason) => {
                     out.log(

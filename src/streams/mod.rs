@@ -12,6 +12,8 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+use record::Record;
+
 /// How an endpoint splits its results into pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
@@ -69,8 +71,11 @@ pub struct StreamDef {
     pub tokens: u32,
     /// Records come from the children of another stream's records.
     pub parent: Option<Parent>,
-    /// How records say they are deleted, where they can.
+    /// How deletes show, where they can: a flag in the records, or a record leaving its list.
     pub deletion: Option<Deletion>,
+    /// For deals, leads and projects: the other list of the live/archived pair, read along in
+    /// incremental syncs so that an archive or an un-archive reaches both tables.
+    pub archive: Option<Archive>,
     /// Where the account's custom fields of this stream are defined, and how records hold them.
     pub custom: Option<Custom>,
     /// Part of the default catalog (what `read` syncs without a catalog). Streams that cost one
@@ -153,19 +158,56 @@ impl StreamDef {
         matches!(self.sort, Sort::Ascending(_))
     }
 
-    /// The stream's JSON Schema, with `_ab_cdc_deleted_at` where records can say they are deleted.
+    /// The stream's JSON Schema, with `_ab_cdc_deleted_at` where records can be marked deleted,
+    /// and `is_archived` where the connector adds it.
     pub fn schema(&self) -> Value {
         let mut schema: Value =
             serde_json::from_str(self.schema).expect("schemas are checked by tests");
-        if self.deletion.is_some() {
+        if self.marks_deletes() {
             schema["properties"][DELETED_AT] = serde_json::json!({
                 "type": ["null", "string"],
                 "format": "date-time",
                 "airbyte_type": "timestamp_with_timezone",
-                "description": "When Pipedrive marked the record deleted (its update time); absent while it is not."
+                "description": "When the record was deleted, or left the archived list (its update time, or a webhook's delete time); absent while it is not."
+            });
+        }
+        if self
+            .archive
+            .is_some_and(|a| a.flag == ArchiveFlag::ArchiveTime)
+        {
+            schema["properties"]["is_archived"] = serde_json::json!({
+                "type": ["null", "boolean"],
+                "description": "Whether the record is archived: set by the connector from the list it came from (Pipedrive says it with `archive_time`)."
             });
         }
         schema
+    }
+
+    /// Whether records of this stream can carry `_ab_cdc_deleted_at`: they can say they are
+    /// deleted, a webhook can delete them, or, in an archived stream, they can leave the archive.
+    pub fn marks_deletes(&self) -> bool {
+        self.deletion.is_some() || self.archive.is_some_and(|a| a.archived)
+    }
+
+    /// Marks a record of this stream's pair as this stream emits it: `from_archive` says which
+    /// list it was read from. The connector's `is_archived` (projects) follows that list, and a
+    /// record the live stream reads from the archive says `is_archived: true` whatever the API
+    /// wrote; a record the archived stream reads from the live list left the archive: it is
+    /// deleted from this stream at its update time (`at` where the record has none).
+    pub fn mark_archive(&self, record: &mut Record, from_archive: bool, at: Option<&str>) {
+        let Some(a) = self.archive else { return };
+        if a.flag == ArchiveFlag::ArchiveTime || (from_archive && !a.archived) {
+            record.set("is_archived", &Value::Bool(from_archive));
+        }
+        if a.archived && !from_archive {
+            let when = self
+                .cursor
+                .and_then(|c| record.get(c))
+                .filter(|t| !t.is_null())
+                .or_else(|| at.map(|t| Value::String(t.to_string())))
+                .unwrap_or(Value::Null);
+            record.set(DELETED_AT, &when);
+        }
     }
 
     /// The top-level date-time properties whose v1 `YYYY-MM-DD HH:MM:SS` values are rewritten
@@ -202,28 +244,35 @@ impl StreamDef {
 /// Airbyte's soft-delete column, understood by destinations that apply deletions.
 pub const DELETED_AT: &str = "_ab_cdc_deleted_at";
 
-/// How a stream's records say they are deleted: v2's `is_deleted`, v1's `active_flag` (false or
-/// 0 once deleted), or a `deleted` status. Not derived from the schema: an `active_flag` can also mean
-/// "enabled" (currencies), which is no deletion.
+/// How a stream's deletes show: v2's `is_deleted`, v1's `active_flag` (false or 0 once
+/// deleted), a `deleted` status, or no flag at all (the record leaves its list). Not derived from
+/// the schema: an `active_flag` can also mean "enabled" (currencies), which is no deletion.
+/// Whether a list returns its deleted records at all is Pipedrive's choice; the README's
+/// deletion table says, per stream, what reaches a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
     IsDeleted,
     ActiveFlag,
     /// `status: "deleted"` (projects).
     Status,
+    /// No flag: a deleted record leaves its list. Only a webhook's delete (`listen`) says it
+    /// is gone, so records still get `_ab_cdc_deleted_at` from there.
+    Vanishes,
 }
 
 impl Deletion {
-    pub fn field(self) -> &'static str {
+    /// The property that says the record is deleted, if any.
+    pub fn field(self) -> Option<&'static str> {
         match self {
-            Deletion::IsDeleted => "is_deleted",
-            Deletion::ActiveFlag => "active_flag",
-            Deletion::Status => "status",
+            Deletion::IsDeleted => Some("is_deleted"),
+            Deletion::ActiveFlag => Some("active_flag"),
+            Deletion::Status => Some("status"),
+            Deletion::Vanishes => None,
         }
     }
 
     pub fn is_deleted(self, record: &Value) -> bool {
-        self.says_deleted(&record[self.field()])
+        self.field().is_some_and(|f| self.says_deleted(&record[f]))
     }
 
     /// Whether the value of `field()` marks the record deleted.
@@ -232,6 +281,41 @@ impl Deletion {
             Deletion::IsDeleted => flag == &Value::Bool(true) || flag.as_i64() == Some(1),
             Deletion::ActiveFlag => flag == &Value::Bool(false) || flag.as_i64() == Some(0),
             Deletion::Status => flag == "deleted",
+            Deletion::Vanishes => false,
+        }
+    }
+}
+
+/// One stream of a live/archived pair (deals, leads, projects): Pipedrive moves a record from
+/// one list to the other, under the same id, when it is archived or brought back. An
+/// incremental sync of either stream also reads the other list in its window, so that the
+/// destination's two tables follow the move in the same sync: the live stream writes archived
+/// records as they come (archived, marked so), the archived stream writes live ones deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Archive {
+    /// The other stream of the pair.
+    pub twin: &'static str,
+    /// This stream reads the archived list.
+    pub archived: bool,
+    pub flag: ArchiveFlag,
+}
+
+/// How a record of a pair says it is archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFlag {
+    /// `is_archived: true` (v2 deals, v1 leads).
+    IsArchived,
+    /// A non-null `archive_time` (v2 projects, whose model has no `is_archived`): the connector
+    /// adds `is_archived` to their records.
+    ArchiveTime,
+}
+
+impl ArchiveFlag {
+    /// Whether `record` (a record, or the old values of a webhook's change) says archived.
+    pub fn says_archived(self, record: &Value) -> bool {
+        match self {
+            ArchiveFlag::IsArchived => record["is_archived"] == Value::Bool(true),
+            ArchiveFlag::ArchiveTime => record["archive_time"].is_string(),
         }
     }
 }
@@ -256,6 +340,7 @@ const ROW: StreamDef = StreamDef {
     tokens: 20,
     parent: None,
     deletion: None,
+    archive: None,
     custom: None,
     default: true,
     schema: "",
@@ -329,6 +414,11 @@ pub static STREAMS: &[StreamDef] = &[
         // Deleted deals (kept 30 days by Pipedrive) only come back when asked for.
         params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("deals"),
+        archive: Some(Archive {
+            twin: "archived_deals",
+            archived: false,
+            flag: ArchiveFlag::IsArchived,
+        }),
         custom: Some(Custom {
             fields: "deal_fields",
             v1: false,
@@ -339,8 +429,15 @@ pub static STREAMS: &[StreamDef] = &[
         name: "archived_deals",
         path: "/api/v2/deals/archived",
         item: Some("/api/v2/deals/{id}"),
+        // Priced like a search (reference §4).
+        tokens: 20,
         params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("archived_deals"),
+        archive: Some(Archive {
+            twin: "deals",
+            archived: true,
+            flag: ArchiveFlag::IsArchived,
+        }),
         custom: Some(Custom {
             fields: "deal_fields",
             v1: false,
@@ -423,7 +520,8 @@ pub static STREAMS: &[StreamDef] = &[
             time_field: None,
         }),
         schema: schema!("deal_products"),
-        deletion: None,
+        // Lines removed from a deal leave the list; only a webhook says so.
+        deletion: Some(Deletion::Vanishes),
         ..V2_LIST
     },
     StreamDef {
@@ -443,7 +541,7 @@ pub static STREAMS: &[StreamDef] = &[
             time_field: Some("deal_update_time"),
         }),
         schema: schema!("deal_installments"),
-        deletion: None,
+        deletion: Some(Deletion::Vanishes),
         ..V2_LIST
     },
     StreamDef {
@@ -550,6 +648,12 @@ pub static STREAMS: &[StreamDef] = &[
         filter: ServerFilter::Since,
         sort: V1_SORT,
         schema: schema!("leads"),
+        deletion: Some(Deletion::Vanishes),
+        archive: Some(Archive {
+            twin: "archived_leads",
+            archived: false,
+            flag: ArchiveFlag::IsArchived,
+        }),
         custom: Some(Custom {
             fields: "deal_fields",
             v1: true,
@@ -565,6 +669,12 @@ pub static STREAMS: &[StreamDef] = &[
         sort: Sort::Descending(&[("sort", "update_time DESC")]),
         tokens: 40,
         schema: schema!("archived_leads"),
+        deletion: Some(Deletion::Vanishes),
+        archive: Some(Archive {
+            twin: "leads",
+            archived: true,
+            flag: ArchiveFlag::IsArchived,
+        }),
         custom: Some(Custom {
             fields: "deal_fields",
             v1: true,
@@ -727,6 +837,11 @@ pub static STREAMS: &[StreamDef] = &[
         // Deleted projects only come back when asked for.
         params: &[("status", "open,completed,canceled,deleted")],
         deletion: Some(Deletion::Status),
+        archive: Some(Archive {
+            twin: "archived_projects",
+            archived: false,
+            flag: ArchiveFlag::ArchiveTime,
+        }),
         ..ROW
     },
     StreamDef {
@@ -743,6 +858,11 @@ pub static STREAMS: &[StreamDef] = &[
         // Deleted projects only come back when asked for.
         params: &[("status", "open,completed,canceled,deleted")],
         deletion: Some(Deletion::Status),
+        archive: Some(Archive {
+            twin: "projects",
+            archived: true,
+            flag: ArchiveFlag::ArchiveTime,
+        }),
         ..ROW
     },
     StreamDef {
@@ -752,6 +872,7 @@ pub static STREAMS: &[StreamDef] = &[
         cursor: Some("update_time"),
         tokens: 10,
         schema: schema!("tasks"),
+        deletion: Some(Deletion::Vanishes),
         ..ROW
     },
     StreamDef {
@@ -761,6 +882,7 @@ pub static STREAMS: &[StreamDef] = &[
         cursor: Some("update_time"),
         tokens: 5,
         schema: schema!("project_boards"),
+        deletion: Some(Deletion::Vanishes),
         ..ROW
     },
     StreamDef {
@@ -778,6 +900,7 @@ pub static STREAMS: &[StreamDef] = &[
             time_field: None,
         }),
         schema: schema!("project_phases"),
+        deletion: Some(Deletion::Vanishes),
         ..ROW
     },
     StreamDef {
@@ -965,21 +1088,22 @@ mod tests {
     #[test]
     fn deletion_flags_exist_in_schemas() {
         for s in STREAMS {
-            if let Some(d) = s.deletion {
+            if let Some(field) = s.deletion.and_then(Deletion::field) {
                 let schema: Value = serde_json::from_str(s.schema).unwrap();
                 assert!(
-                    schema["properties"].get(d.field()).is_some(),
-                    "{}: no {} in its schema",
+                    schema["properties"].get(field).is_some(),
+                    "{}: no {field} in its schema",
                     s.name,
-                    d.field()
-                );
-                assert!(
-                    s.schema()["properties"][DELETED_AT].is_object(),
-                    "{}",
-                    s.name
                 );
             }
+            assert_eq!(
+                s.schema()["properties"][DELETED_AT].is_object(),
+                s.marks_deletes(),
+                "{}",
+                s.name
+            );
         }
+        assert!(!Deletion::Vanishes.is_deleted(&serde_json::json!({"is_deleted": true})));
         assert!(Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": 0})));
         assert!(Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": false})));
         assert!(!Deletion::ActiveFlag.is_deleted(&serde_json::json!({"active_flag": true})));
@@ -990,5 +1114,73 @@ mod tests {
             None,
             "an inactive currency is not a deleted one"
         );
+    }
+
+    #[test]
+    fn archive_pairs_point_at_each_other() {
+        let mut pairs = 0;
+        for s in STREAMS {
+            let Some(a) = s.archive else { continue };
+            let twin = find(a.twin).unwrap_or_else(|| panic!("{}: no stream {}", s.name, a.twin));
+            let back = twin.archive.expect("the twin is in the pair too");
+            assert_eq!(
+                (back.twin, back.archived, back.flag),
+                (s.name, !a.archived, a.flag),
+                "{}",
+                s.name
+            );
+            assert_eq!(a.archived, s.name.starts_with("archived_"), "{}", s.name);
+            assert_eq!(
+                (s.cursor, s.custom),
+                (twin.cursor, twin.custom),
+                "{}",
+                s.name
+            );
+            assert!(s.parent.is_none() && s.each.is_none(), "{}", s.name);
+            pairs += 1;
+        }
+        assert_eq!(pairs, 6);
+    }
+
+    #[test]
+    fn records_of_a_pair_are_marked_by_the_list_they_come_from() {
+        let text = r#"{"id":1,"update_time":"2026-01-02T03:04:05Z","archive_time":null}"#;
+        let projects = find("projects").unwrap();
+        let archived = find("archived_projects").unwrap();
+        let mark = |def: &StreamDef, from_archive: bool| {
+            let mut r = Record::parse(text).unwrap();
+            def.mark_archive(&mut r, from_archive, Some("2026-09-09T00:00:00Z"));
+            r.into_value()
+        };
+        assert_eq!(mark(projects, false)["is_archived"], false);
+        assert_eq!(mark(projects, true)["is_archived"], true);
+        assert!(mark(projects, true).get(DELETED_AT).is_none());
+        assert!(mark(archived, true).get(DELETED_AT).is_none());
+        // Read by the archived stream from the live list: it left the archive.
+        assert_eq!(mark(archived, false)[DELETED_AT], "2026-01-02T03:04:05Z");
+        // Deals and leads say it themselves; the live stream makes sure of it for what it reads
+        // from the archive, the archived stream adds the deletion of what it reads live.
+        let mut from_archive = Record::parse(r#"{"id":1}"#).unwrap();
+        find("deals")
+            .unwrap()
+            .mark_archive(&mut from_archive, true, None);
+        assert_eq!(from_archive.into_value()["is_archived"], true);
+        let mut own = Record::parse(r#"{"id":1}"#).unwrap();
+        find("deals").unwrap().mark_archive(&mut own, false, None);
+        assert!(own.into_value().get("is_archived").is_none());
+        let mut deal = Record::parse(r#"{"id":1,"is_archived":false}"#).unwrap();
+        find("archived_deals").unwrap().mark_archive(
+            &mut deal,
+            false,
+            Some("2026-09-09T00:00:00Z"),
+        );
+        assert_eq!(
+            deal.into_value(),
+            serde_json::json!({"id": 1, "is_archived": false, DELETED_AT: "2026-09-09T00:00:00Z"})
+        );
+        assert!(ArchiveFlag::ArchiveTime
+            .says_archived(&serde_json::json!({"archive_time": "2026-01-01T00:00:00Z"})));
+        assert!(!ArchiveFlag::ArchiveTime.says_archived(&serde_json::json!({"archive_time": null})));
+        assert!(ArchiveFlag::IsArchived.says_archived(&serde_json::json!({"is_archived": true})));
     }
 }

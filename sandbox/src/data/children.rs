@@ -2,7 +2,7 @@
 //! comments, a mail thread's messages, …). They are derived from the parent's id and the
 //! times it was created with, on demand, so a parent costs nothing until someone asks for its
 //! children, and a test edit of the parent leaves them as they were (a deal's changelog
-//! excepted: an edit appends to it, as on Pipedrive).
+//! excepted: an edit appends to it, as on Pipedrive; and a deal's product lines can be removed).
 
 use serde_json::{json, Value};
 
@@ -188,7 +188,7 @@ impl Dataset {
             return Vec::new(); // no products to attach
         }
         let cents = |x: f64| (x * 100.0).round() / 100.0;
-        (0..self.pick(r, p.id, 1, 4))
+        let mut lines: Vec<Value> = (0..self.pick(r, p.id, 1, 4))
             .map(|k| {
                 let key = p.id * 4 + k;
                 let product = self.ref_index(r, key, 2);
@@ -251,7 +251,12 @@ impl Dataset {
                     "billing_start_date": if recurring { json!(date(update)) } else { Value::Null },
                 })
             })
-            .collect()
+            .collect();
+        let overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(layer) = overlay.get(&r).filter(|l| !l.removed.is_empty()) {
+            lines.retain(|line| !layer.removed.contains(&line["id"].as_u64().unwrap_or(0)));
+        }
+        lines
     }
 
     fn deal_installments(&self, p: &Parent) -> Vec<Value> {

@@ -98,10 +98,31 @@ pub(crate) struct Page {
     pub more: bool,
 }
 
+/// Where Pipedrive's behaviour decides what a client sees and the documentation cannot tell,
+/// the sandbox can act either way (`SandboxOptions` sets these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Behaviour {
+    /// v2 lists of persons, organizations, products, activities, pipelines and stages keep a
+    /// deleted record (`is_deleted: true`, updated at its delete) instead of leaving it out.
+    pub v2_lists_keep_deleted: bool,
+    /// Adding, changing or removing a deal's product line bumps the deal's `update_time`.
+    pub product_lines_touch_deal: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            v2_lists_keep_deleted: false,
+            product_lines_touch_deal: true,
+        }
+    }
+}
+
 /// The data behind a sandbox: generated base records plus the overlay of test edits.
 pub struct Dataset {
     seed: u64,
     size: u64,
+    behaviour: Behaviour,
     overlay: Mutex<HashMap<Resource, Layer>>,
     /// Renamed and added field definitions. Taken after `overlay` when both are needed.
     fields: Mutex<fields::FieldEdits>,
@@ -139,10 +160,16 @@ fn date(t: i64) -> String {
 }
 
 impl Dataset {
+    #[cfg(test)]
     pub(crate) fn new(seed: u64, size: u64) -> Dataset {
+        Dataset::with_behaviour(seed, size, Behaviour::default())
+    }
+
+    pub(crate) fn with_behaviour(seed: u64, size: u64, behaviour: Behaviour) -> Dataset {
         Dataset {
             seed,
             size,
+            behaviour,
             overlay: Mutex::new(HashMap::new()),
             fields: Mutex::new(fields::FieldEdits::default()),
             lead_millis: false,

@@ -112,6 +112,11 @@ impl Dataset {
             Some(t) => partition_point(lo, end, |i| self.base_update(r, i) < t),
             None => end,
         };
+        let in_range = |entry: &Entry| {
+            q.since.is_none_or(|t| entry.update >= t)
+                && q.until.is_none_or(|t| entry.update < t)
+                && q.folder.is_none_or(|f| self.folder_of(entry.ordinal) == f)
+        };
         let overlay = self.overlay.lock().unwrap_or_else(|e| e.into_inner());
         let (mut hidden, mut over) = (Vec::new(), Vec::new());
         if let Some(layer) = overlay.get(&r) {
@@ -119,11 +124,21 @@ impl Dataset {
                 if entry.ordinal < n {
                     hidden.push(entry.ordinal);
                 }
-                let in_range = q.since.is_none_or(|t| entry.update >= t)
-                    && q.until.is_none_or(|t| entry.update < t)
-                    && q.folder.is_none_or(|f| self.folder_of(entry.ordinal) == f);
-                if entry.listed && in_range {
+                if entry.listed && !entry.moved && in_range(entry) {
                     over.push(entry.clone());
+                }
+            }
+        }
+        // Records archived or un-archived into this list live in the overlay of the other
+        // list of the pair; their ordinals are moved past every ordinal of this list, so that
+        // the order stays total (they sort after this list's own records of the same time).
+        if let Some(layer) = r.twin().and_then(|t| overlay.get(&t)) {
+            for entry in layer.entries.values() {
+                if entry.listed && entry.moved && in_range(entry) {
+                    over.push(Entry {
+                        ordinal: entry.ordinal + MOVED_IN,
+                        ..entry.clone()
+                    });
                 }
             }
         }
@@ -137,6 +152,10 @@ impl Dataset {
         }
     }
 }
+
+/// Added to the ordinals of records moved in from the other list of a pair: far above any
+/// ordinal a list has of its own.
+const MOVED_IN: u64 = 1 << 40;
 
 fn entry_key(e: &Entry, key: SortKey) -> Key {
     match key {

@@ -1,6 +1,7 @@
 //! The resources the sandbox serves, one per list or child collection, in a fixed order that
 //! seeds their data, with the connector-facing stream name and the few traits that differ
-//! between them (the field a test edit changes, whether deletes keep a record listed).
+//! between them (the field a test edit changes, whether deletes keep a record listed, which
+//! lists are the live and archived halves of one resource).
 
 /// Every resource the sandbox serves. Variants are only ever appended: a resource's position
 /// seeds its data, so inserting one in the middle would change every record after it.
@@ -195,6 +196,42 @@ impl Resource {
             Resource::Files => "description",
             _ => "name",
         }
+    }
+
+    /// The other list of a resource Pipedrive keeps in two, live and archived (deals, leads,
+    /// projects): archiving moves a record from one to the other under the same id.
+    pub(super) fn twin(self) -> Option<Resource> {
+        Some(match self {
+            Resource::Deals => Resource::ArchivedDeals,
+            Resource::ArchivedDeals => Resource::Deals,
+            Resource::Leads => Resource::ArchivedLeads,
+            Resource::ArchivedLeads => Resource::Leads,
+            Resource::Projects => Resource::ArchivedProjects,
+            Resource::ArchivedProjects => Resource::Projects,
+            _ => return None,
+        })
+    }
+
+    /// The archived list of a pair.
+    pub(super) fn is_archive(self) -> bool {
+        matches!(
+            self,
+            Resource::ArchivedDeals | Resource::ArchivedLeads | Resource::ArchivedProjects
+        )
+    }
+
+    /// v2 entities whose records carry `is_deleted`: whether their lists keep deleted records
+    /// is a sandbox option (`SandboxOptions::v2_lists_keep_deleted`).
+    pub(super) fn v2_deletable(self) -> bool {
+        matches!(
+            self,
+            Resource::Persons
+                | Resource::Organizations
+                | Resource::Products
+                | Resource::Activities
+                | Resource::Pipelines
+                | Resource::Stages
+        )
     }
 
     /// Resources whose `status` can be `deleted`: a delete keeps them listed under that status

@@ -293,3 +293,163 @@ fn deleted_deals_stay_listed_under_status_deleted() {
         "2027-01-15T08:00:00Z"
     );
 }
+
+/// The ids a list serves with every status, by update time, walked with keyset and offset
+/// pages alike.
+fn served(data: &Dataset, r: Resource) -> (Vec<Value>, Vec<Value>) {
+    let mut q = ListQuery::new(SortKey::UpdateTime, false);
+    if r.has_status() {
+        q.statuses = Some(
+            DEAL_STATUSES
+                .iter()
+                .chain(&PROJECT_STATUSES)
+                .map(|s| s.to_string())
+                .collect(),
+        );
+    }
+    let ids = |rows: Vec<Value>| rows.iter().map(|v| v["id"].clone()).collect();
+    (
+        ids(walk_keys(data, r, &q, 7)),
+        ids(walk_offsets(data, r, &q, 7)),
+    )
+}
+
+#[test]
+fn archiving_moves_a_record_between_its_two_lists_under_the_same_id() {
+    let data = Dataset::new(8, 120);
+    let now = 1_800_000_000;
+    for (live, archived) in [
+        (Resource::Deals, Resource::ArchivedDeals),
+        (Resource::Leads, Resource::ArchivedLeads),
+        (Resource::Projects, Resource::ArchivedProjects),
+    ] {
+        let id = data.records(live)[3]["id"].clone();
+        let back_id = data.records(archived)[1]["id"].clone();
+        let moved = data.set_archived(live, &id, true, now);
+        let back = data.set_archived(archived, &back_id, false, now + 1);
+        assert_eq!(moved["id"], id);
+        assert_eq!(moved["update_time"], iso(now));
+        assert_eq!(back["update_time"], iso(now + 1));
+        if live == Resource::Projects {
+            assert_eq!(moved["archive_time"], iso(now));
+            assert_eq!(back["archive_time"], Value::Null);
+        } else {
+            assert_eq!(moved["is_archived"], true, "{}", live.name());
+            assert_eq!(back["is_archived"], false, "{}", live.name());
+        }
+        for (list, gone, came) in [(live, &id, &back_id), (archived, &back_id, &id)] {
+            let (keys, offsets) = served(&data, list);
+            assert_eq!(keys, offsets, "{}", list.name());
+            assert!(!keys.contains(gone), "{}: {gone} still listed", list.name());
+            assert_eq!(keys.last(), Some(came), "{}: the newest", list.name());
+            let all: Vec<Value> = data.records(list).iter().map(|r| r["id"].clone()).collect();
+            assert_eq!(all.len(), keys.len(), "{}", list.name());
+        }
+        // Edits find the record wherever it is now, and it can go back.
+        let touched = data.touch(archived, &id, now + 2);
+        assert_eq!(touched["id"], id);
+        let again = data.set_archived(archived, &id, false, now + 3);
+        assert!(served(&data, live).0.contains(&again["id"]));
+    }
+    // A moved deal keeps its children.
+    let deal = data.records(Resource::ArchivedDeals)[0]["id"].clone();
+    let children = data.children(Resource::DealInstallments, &deal);
+    data.set_archived(Resource::ArchivedDeals, &deal, false, now + 5);
+    assert_eq!(data.children(Resource::DealInstallments, &deal), children);
+}
+
+#[test]
+#[should_panic(expected = "archived already")]
+fn archiving_twice_is_a_test_bug() {
+    let data = Dataset::new(8, 50);
+    let id = data.records(Resource::Deals)[0]["id"].clone();
+    data.set_archived(Resource::Deals, &id, true, 1_800_000_000);
+    data.set_archived(Resource::ArchivedDeals, &id, true, 1_800_000_001);
+}
+
+#[test]
+fn v2_lists_keep_deleted_records_only_when_asked() {
+    for keep in [false, true] {
+        let data = Dataset::with_behaviour(
+            4,
+            60,
+            Behaviour {
+                v2_lists_keep_deleted: keep,
+                ..Behaviour::default()
+            },
+        );
+        let id = data.records(Resource::Persons)[5]["id"].clone();
+        data.delete(Resource::Persons, &id, 1_800_000_000);
+        let listed: Vec<Value> = data
+            .records(Resource::Persons)
+            .into_iter()
+            .filter(|p| p["id"] == id)
+            .collect();
+        if keep {
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0]["is_deleted"], true);
+            assert_eq!(listed[0]["update_time"], iso(1_800_000_000));
+        } else {
+            assert!(listed.is_empty());
+        }
+        // v1 records leave their lists either way.
+        let note = data.records(Resource::Notes)[0]["id"].clone();
+        data.delete(Resource::Notes, &note, 1_800_000_000);
+        assert!(!data
+            .records(Resource::Notes)
+            .iter()
+            .any(|n| n["id"] == note));
+    }
+}
+
+#[test]
+fn a_merge_deletes_the_loser_and_touches_the_survivor() {
+    let data = Dataset::new(6, 80);
+    let deals = data.records(Resource::Deals);
+    let open: Vec<&Value> = deals.iter().filter(|d| d["status"] == "open").collect();
+    let (loser, survivor) = (open[0]["id"].clone(), open[1]["id"].clone());
+    let kept = data.merge(Resource::Deals, &loser, &survivor, 1_800_000_000);
+    assert_eq!(kept["update_time"], iso(1_800_000_000));
+    let after = data.records(Resource::Deals);
+    let gone = after.iter().find(|d| d["id"] == loser).unwrap();
+    assert_eq!(gone["status"], "deleted");
+    assert_eq!(gone["is_deleted"], true);
+    let persons = data.records(Resource::Persons);
+    let (loser, survivor) = (persons[0]["id"].clone(), persons[1]["id"].clone());
+    data.merge(Resource::Persons, &loser, &survivor, 1_800_000_001);
+    assert!(!data
+        .records(Resource::Persons)
+        .iter()
+        .any(|p| p["id"] == loser));
+}
+
+#[test]
+fn a_removed_product_line_leaves_its_deal_which_may_be_touched() {
+    for touch in [true, false] {
+        let data = Dataset::with_behaviour(
+            9,
+            100,
+            Behaviour {
+                product_lines_touch_deal: touch,
+                ..Behaviour::default()
+            },
+        );
+        let deal = data
+            .records(Resource::Deals)
+            .into_iter()
+            .find(|d| data.children(Resource::DealProducts, &d["id"]).len() >= 2)
+            .unwrap();
+        let lines = data.children(Resource::DealProducts, &deal["id"]);
+        data.remove_product_line(&deal["id"], &lines[0]["id"], 1_800_000_000);
+        assert_eq!(
+            data.children(Resource::DealProducts, &deal["id"]),
+            lines[1..].to_vec()
+        );
+        let now = data
+            .records(Resource::Deals)
+            .into_iter()
+            .find(|d| d["id"] == deal["id"])
+            .unwrap();
+        assert_eq!(now["update_time"] == iso(1_800_000_000), touch);
+    }
+}

@@ -20,7 +20,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::data::{Dataset, Resource};
+use crate::data::{Behaviour, Dataset, Resource};
 
 mod children;
 mod faults;
@@ -70,6 +70,15 @@ pub struct SandboxOptions {
     pub lead_time_millis: bool,
     /// Loopback port to listen on; 0 lets the system choose.
     pub port: u16,
+    /// Whether `/api/v2/persons`, `organizations`, `products`, `activities`, `pipelines` and
+    /// `stages` keep a deleted record in their lists (with `is_deleted: true` and the delete as
+    /// its update time) instead of leaving it out. Pipedrive does not document which (reference
+    /// §7); default `false`, what the connector's README assumes.
+    pub v2_lists_keep_deleted: bool,
+    /// Whether adding, changing or removing a product line of a deal bumps the deal's
+    /// `update_time`. Pipedrive does not document it; default `true`, what the connector's
+    /// README assumes.
+    pub product_lines_touch_deal: bool,
 }
 
 /// Environment variable that overrides the default `burst_limit` (a whole number).
@@ -98,6 +107,8 @@ impl Default for SandboxOptions {
             page_cap: None,
             lead_time_millis: false,
             port: 0,
+            v2_lists_keep_deleted: false,
+            product_lines_touch_deal: true,
         }
     }
 }
@@ -172,7 +183,15 @@ impl Sandbox {
         let start = Utc::now() - chrono::Duration::hours(1);
         let budget = opts.daily_token_budget;
         let shared = Arc::new(Shared {
-            data: Dataset::new(opts.seed, opts.size).with_lead_millis(opts.lead_time_millis),
+            data: Dataset::with_behaviour(
+                opts.seed,
+                opts.size,
+                Behaviour {
+                    v2_lists_keep_deleted: opts.v2_lists_keep_deleted,
+                    product_lines_touch_deal: opts.product_lines_touch_deal,
+                },
+            )
+            .with_lead_millis(opts.lead_time_millis),
             opts,
             addr,
             clock: Clock {
@@ -252,9 +271,29 @@ impl Sandbox {
         self.world().insert(resource)
     }
 
-    /// Soft-deletes a record at the fake now: deals turn `deleted`, other records leave lists.
+    /// Deletes a record at the fake now (see `World::delete`).
     pub fn delete(&self, resource: Resource, id: &Value) {
         self.world().delete(resource, id)
+    }
+
+    /// Archives a deal, lead or project at the fake now (see `World::archive`).
+    pub fn archive(&self, resource: Resource, id: &Value) -> Value {
+        self.world().archive(resource, id)
+    }
+
+    /// Brings an archived deal, lead or project back at the fake now (see `World::unarchive`).
+    pub fn unarchive(&self, resource: Resource, id: &Value) -> Value {
+        self.world().unarchive(resource, id)
+    }
+
+    /// Merges two persons, organizations or deals at the fake now (see `World::merge`).
+    pub fn merge(&self, resource: Resource, loser: &Value, survivor: &Value) -> Value {
+        self.world().merge(resource, loser, survivor)
+    }
+
+    /// Removes a product line from a deal at the fake now (see `World::remove_product_line`).
+    pub fn remove_product_line(&self, deal: &Value, line: &Value) {
+        self.world().remove_product_line(deal, line)
     }
 
     /// Renames a field definition of `fields` (a definitions list such as `DealFields`): its

@@ -1,5 +1,5 @@
 //! The CRM changing under a sync. `World` is the handle through which records are edited,
-//! added and deleted at the fake now; a test's `on_request` hook gets one after each answer is
+//! added, deleted, archived and merged at the fake now; a test's `on_request` hook gets one after each answer is
 //! made and before it is sent, so what it changes falls strictly between two requests of the
 //! client, and a seeded hook replays the same history on every run.
 
@@ -37,11 +37,49 @@ impl World<'_> {
         self.shared.data.insert(resource, self.now().timestamp())
     }
 
-    /// Soft-deletes a record at the fake now: deals turn `deleted`, other records leave lists.
+    /// Deletes a record at the fake now, as its API does: deals and projects turn `status:
+    /// deleted` and stay listed under that status; v2 persons, organizations, products,
+    /// activities, pipelines and stages turn `is_deleted` and stay listed only with
+    /// `SandboxOptions::v2_lists_keep_deleted`; v1 records (notes, files, filters, …) and leads
+    /// leave their lists.
     pub fn delete(&self, resource: Resource, id: &Value) {
         self.shared
             .data
             .delete(resource, id, self.now().timestamp())
+    }
+
+    /// Archives a deal, lead or project (`resource` names either list of its pair): it leaves
+    /// the live list for the archived one under the same id, `is_archived` turns true (deals,
+    /// leads), `archive_time` is set (deals, projects) and `update_time` becomes the fake now.
+    /// Panics if it is archived already.
+    pub fn archive(&self, resource: Resource, id: &Value) -> Value {
+        self.shared
+            .data
+            .set_archived(resource, id, true, self.now().timestamp())
+    }
+
+    /// The reverse of `archive`: back to the live list, `is_archived` false, no archive time.
+    pub fn unarchive(&self, resource: Resource, id: &Value) -> Value {
+        self.shared
+            .data
+            .set_archived(resource, id, false, self.now().timestamp())
+    }
+
+    /// Merges `loser` into `survivor` (persons, organizations or deals): the loser is deleted
+    /// (as by `delete`) and the survivor touched. Returns the survivor.
+    pub fn merge(&self, resource: Resource, loser: &Value, survivor: &Value) -> Value {
+        self.shared
+            .data
+            .merge(resource, loser, survivor, self.now().timestamp())
+    }
+
+    /// Removes the product line `line` (a deal product's id) from the deal `deal`; the deal's
+    /// `update_time` becomes the fake now unless `SandboxOptions::product_lines_touch_deal` is
+    /// off.
+    pub fn remove_product_line(&self, deal: &Value, line: &Value) {
+        self.shared
+            .data
+            .remove_product_line(deal, line, self.now().timestamp())
     }
 
     /// Every record of `resource` as its list serves it now.

@@ -23,6 +23,8 @@ pub struct StreamStats {
     /// Parent lists the token's user may not read, each with the reason: their records'
     /// children were left out, the other parents' were read.
     pub denied_parents: Vec<String>,
+    /// What the stream could not do although it was read (logged as warnings).
+    pub warnings: Vec<String>,
     /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).
     pub state: Option<Value>,
 }
@@ -55,10 +57,11 @@ impl<'a> Emitter<'a> {
 
     /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
     pub(super) fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
-        let deleted = self
-            .def
-            .deletion
-            .is_some_and(|d| record.get(d.field()).is_some_and(|f| d.says_deleted(&f)));
+        let deleted = self.def.deletion.is_some_and(|d| {
+            d.field()
+                .and_then(|f| record.get(f))
+                .is_some_and(|f| d.says_deleted(&f))
+        });
         if deleted || self.shaper.is_some() {
             let mut record = record.into_value();
             finish_record(self.def, self.shaper, &mut record);

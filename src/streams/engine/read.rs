@@ -1,7 +1,8 @@
-//! Reading one stream from start to end: its own list (with the riders along its pages), or its
-//! parents' lists fanned out to their children; then its final checkpoint.
+//! Reading one stream from start to end: its own list (with the riders along its pages, and,
+//! for a stream of a live/archived pair read incrementally, the other list of the pair first),
+//! or its parents' lists fanned out to their children; then its final checkpoint.
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -11,8 +12,8 @@ use super::interfaces::{Shape, Sink};
 use super::listing::{list, passes, Ended, Listed};
 use super::rider::Rider;
 use super::window::Window;
-use crate::http::Client;
-use crate::streams::StreamDef;
+use crate::http::{Client, HttpError};
+use crate::streams::{self, StreamDef};
 
 /// Reads one stream in `window`, writing its records (and checkpoints when `incremental`),
 /// their custom fields shaped by `shaper`. `riders` are child streams read during this
@@ -60,6 +61,15 @@ fn read_list(
     riders: &mut [Rider],
     out: &mut dyn Sink,
 ) -> Result<Ended> {
+    if incremental {
+        if let Some(e) = read_twin(client, def, window, em, out)? {
+            em.stats.warnings.push(format!(
+                "archives and un-archives are not followed: the token's user may not read {}: {e}",
+                def.archive.map_or("", |a| a.twin)
+            ));
+        }
+    }
+    let from_archive = def.archive.is_some_and(|a| a.archived);
     let passes = passes(def);
     let per_page = def.checkpoints_per_page() && passes.len() == 1;
     let last_pass = passes.len();
@@ -91,7 +101,8 @@ fn read_list(
                         .map(|(r, t)| (r.get("id").unwrap_or(Value::Null), *t))
                         .collect()
                 };
-                for (record, _) in records {
+                for (mut record, _) in records {
+                    def.mark_archive(&mut record, from_archive, None);
                     em.emit(out, record)?;
                 }
                 if let (true, Some(at)) = (per_page, last) {
@@ -113,4 +124,50 @@ fn read_list(
         }
     }
     Ok(Ended::Read)
+}
+
+/// The other list of a live/archived pair (`StreamDef::archive`), read in this stream's window
+/// and written into this stream, each record marked by the list it came from: archived records
+/// reach the live stream as archived, live ones leave the archived stream as deletions. It runs
+/// before the stream's own list, without checkpoints of its own, so the first checkpoint of
+/// the stream's own pass covers it too: a sync resumed from any checkpoint has written every
+/// record of this pass (records read again after a restart are allowed, skipped ones are not).
+/// Riders do not ride along it: they see the other list's records through its own stream.
+/// `Some` when the user may not read the other list.
+fn read_twin(
+    client: &Client,
+    def: &StreamDef,
+    window: &Window,
+    em: &mut Emitter,
+    out: &mut dyn Sink,
+) -> Result<Option<HttpError>> {
+    let Some(a) = def.archive else {
+        return Ok(None);
+    };
+    let twin = streams::find(a.twin)
+        .ok_or_else(|| anyhow!("{}: unknown archive twin {}", def.name, a.twin))?;
+    for extra in passes(twin) {
+        let mut requests = 0;
+        let listed = list(
+            client,
+            twin,
+            twin.path,
+            &extra,
+            window,
+            true,
+            &mut requests,
+            |records, _| {
+                for (mut record, _) in records {
+                    def.mark_archive(&mut record, !a.archived, None);
+                    em.emit(out, record)?;
+                }
+                Ok(())
+            },
+        );
+        em.count(requests, twin.tokens);
+        if let Listed::Denied(e) = listed? {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
 }
