@@ -153,19 +153,21 @@ fn truncated_and_slow_answers() {
     });
     assert!(String::from_utf8_lossy(&raw_get(&me, "/v1/users/me")).contains("text/html"));
 
+    // Slow by far more than the read timeout, and timed from before the request is written, so a
+    // loaded machine pausing this thread cannot make the answer look early or on time.
     let slow = faulty(Faults {
         slow_rate: 1.0,
-        slow_by: Duration::from_millis(400),
+        slow_by: Duration::from_secs(3),
         ..Faults::default()
     });
     let mut stream = TcpStream::connect(slow.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
+    let started = Instant::now();
     stream
         .write_all(b"GET /api/v2/stages HTTP/1.1\r\nx-api-token: sandbox-api-key\r\n\r\n")
         .unwrap();
-    let started = Instant::now();
     let err = stream.read(&mut [0; 16]).unwrap_err();
     assert!(matches!(
         err.kind(),
@@ -174,7 +176,7 @@ fn truncated_and_slow_answers() {
     stream.set_read_timeout(None).unwrap();
     let mut first = [0; 12];
     stream.read_exact(&mut first).unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_secs(3));
     assert_eq!(&first, b"HTTP/1.1 200");
     assert_eq!(slow.requests()[0].fault.as_deref(), Some("slow"));
 }
