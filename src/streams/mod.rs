@@ -63,8 +63,14 @@ pub struct StreamDef {
     pub sort: Sort,
     /// Other fixed query parameters.
     pub params: &'static [(&'static str, &'static str)],
-    /// A required parameter read once per value, e.g. each mailbox folder.
+    /// A parameter read once per value, e.g. each mailbox folder.
     pub each: Option<(&'static str, &'static [&'static str])>,
+    /// With `each`: one more pass without the parameter (what it gives that no value does,
+    /// e.g. the token user's goals of types the parameter cannot name).
+    pub plain_pass: bool,
+    /// A record can come in several passes (goals: the user's own and everyone's of a type):
+    /// each key is emitted once per sync. Keeps the keys seen, so only for small streams.
+    pub dedupe: bool,
     pub records: Records,
     pub times: Times,
     /// Pipedrive tokens one request costs (the reference's cost table), for the summary.
@@ -335,6 +341,8 @@ const ROW: StreamDef = StreamDef {
     sort: Sort::None,
     params: &[],
     each: None,
+    plain_pass: false,
+    dedupe: false,
     records: Records::Data,
     times: Times::Rfc3339,
     tokens: 20,
@@ -739,6 +747,21 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "goals",
         path: "/v1/goals/find",
+        // Without `type.name` the endpoint gives the token user's goals only; with it,
+        // everyone's of that type. The plain pass brings the user's goals of other types
+        // (revenue forecasts); the user's own come twice, so they are deduplicated.
+        each: Some((
+            "type.name",
+            &[
+                "deals_won",
+                "deals_progressed",
+                "activities_completed",
+                "activities_added",
+                "deals_started",
+            ],
+        )),
+        plain_pass: true,
+        dedupe: true,
         records: Records::Nested("goals"),
         schema: schema!("goals"),
         ..ROW

@@ -1,6 +1,8 @@
 //! Writing one stream's records and checkpoints: every record finished the same way (shaped,
 //! deletions marked), a STATE never before its records, and what the stream cost counted.
 
+use std::collections::HashSet;
+
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -38,6 +40,8 @@ pub(super) struct Emitter<'a> {
     /// The cursor property when the stream is read incrementally.
     cursor_field: Option<&'static str>,
     since_state: u64,
+    /// The keys written so far, for a stream whose passes can bring a record twice (`dedupe`).
+    seen: Option<HashSet<String>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -52,11 +56,23 @@ impl<'a> Emitter<'a> {
             shaper: shaper.filter(|s| s.needed()),
             cursor_field: def.cursor.filter(|_| incremental),
             since_state: 0,
+            seen: def.dedupe.then(HashSet::new),
         }
     }
 
     /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
     pub(super) fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
+        if let Some(seen) = &mut self.seen {
+            let key: Vec<&str> = self
+                .def
+                .primary_key
+                .iter()
+                .map(|k| record.raw(k).map_or("", |v| v.get()))
+                .collect();
+            if !seen.insert(key.join("|")) {
+                return Ok(());
+            }
+        }
         let deleted = self.def.deletion.is_some_and(|d| {
             d.field()
                 .and_then(|f| record.get(f))
