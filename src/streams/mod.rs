@@ -164,6 +164,16 @@ impl StreamDef {
         matches!(self.sort, Sort::Ascending(_))
     }
 
+    /// A full refresh of this stream can resume where it was cut short: its records come
+    /// oldest first by update time in one pass of its own, so each page ends in a checkpoint
+    /// (`{cursor: last update time}`) that a full refresh given back reads on from.
+    pub fn resumable_full_refresh(&self) -> bool {
+        self.cursor.is_some()
+            && self.checkpoints_per_page()
+            && self.parent.is_none()
+            && self.each.is_none()
+    }
+
     /// The stream's JSON Schema, with `_ab_cdc_deleted_at` where records can be marked deleted,
     /// and `is_archived` where the connector adds it.
     pub fn schema(&self) -> Value {
