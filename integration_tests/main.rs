@@ -7,6 +7,7 @@ mod contract;
 mod custom_fields;
 mod deletions;
 mod faults;
+mod full_refresh_state;
 mod layers;
 mod never_skip;
 mod packaging;

@@ -358,10 +358,15 @@ fn stream_messages_are_framed_by_statuses_and_states_follow_records() {
                 let s = state.stream.as_ref().unwrap();
                 let v = s.stream_state.as_ref().unwrap();
                 let def = streams::find(&s.stream_descriptor.name).unwrap();
-                cursor.insert(
-                    def.name.to_string(),
-                    v[def.cursor.unwrap()].as_str().unwrap().to_string(),
-                );
+                match def.cursor.and_then(|c| v[c].as_str()) {
+                    Some(at) => {
+                        cursor.insert(def.name.to_string(), at.to_string());
+                    }
+                    // Streams without a cursor end their full refresh with the CDK's sentinel.
+                    None => {
+                        assert_eq!(v["__ab_no_cursor_state_message"], true, "{}: {v}", def.name)
+                    }
+                }
             }
             _ => {}
         }
@@ -687,4 +692,34 @@ fn a_rejected_key_stops_the_sync_with_a_config_error() {
         1,
         "nothing after the key is rejected"
     );
+}
+
+#[test]
+fn goals_are_everyones_each_once() {
+    let world = World::new(50);
+    let run = world.read(START, &["goals"], "full_refresh", None);
+    run.assert_ok();
+    let data = world.sandbox.dataset();
+    let all = data.records(Resource::Goals);
+    let def = streams::find("goals").unwrap();
+    let mut want: Vec<String> = all.iter().map(|g| def.key_of(g)).collect();
+    want.sort();
+    // Every goal of the sandbox, once: the user's own come in the plain pass and in their
+    // type's pass, and are written once.
+    assert_eq!(run.ids("goals"), want);
+    assert_no_duplicates(&run, "goals");
+    // What only `type.name` brings: goals of other users and of teams. The plain request
+    // alone (the token user's goals) would miss them.
+    let others: Vec<&serde_json::Value> = run
+        .records("goals")
+        .into_iter()
+        .filter(|g| g["assignee"] != json!({"id": 1, "type": "person"}))
+        .collect();
+    assert!(!others.is_empty(), "no goal of another user or team");
+    assert!(others.iter().any(|g| g["assignee"]["type"] == "team"));
+    // What only the plain request brings: the user's revenue forecasts.
+    assert!(run
+        .records("goals")
+        .iter()
+        .any(|g| g["type"]["name"] == "revenue_forecast"));
 }

@@ -99,6 +99,11 @@ impl Output {
         self.singer = Some(Arc::new(Mutex::new(singer)));
     }
 
+    /// Whether this output speaks Singer.
+    pub fn is_singer(&self) -> bool {
+        self.singer.is_some()
+    }
+
     fn singer(&self) -> Option<MutexGuard<'_, Singer>> {
         self.singer
             .as_ref()

@@ -28,7 +28,7 @@ pub fn catalog(schemas: Vec<(&'static StreamDef, serde_json::Value)>) -> Catalog
                     .iter()
                     .map(|k| vec![k.to_string()])
                     .collect(),
-                is_resumable: Some(def.incremental() && def.checkpoints_per_page()),
+                is_resumable: Some(def.resumable_full_refresh()),
             }
         })
         .collect();

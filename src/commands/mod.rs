@@ -43,6 +43,10 @@ impl Sink for Output {
     ) -> std::io::Result<()> {
         Output::state(self, stream, state, records_since_last)
     }
+
+    fn full_refresh_states(&self) -> bool {
+        !self.is_singer()
+    }
 }
 
 /// The failure type of an error chain: the first typed error found decides, the HTTP client's

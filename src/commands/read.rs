@@ -92,6 +92,13 @@ pub fn read(
                     engine::saved_cursor(sel.def, saved.get(sel.def.name))?,
                     upper,
                 )
+            } else if sel.def.resumable_full_refresh() && !out.is_singer() {
+                // A full refresh cut short resumes from its last checkpoint; the CDK's
+                // sentinel (no cursor) starts it again from start_date.
+                Window::resumed_full_refresh(
+                    config.start_date,
+                    engine::saved_cursor(sel.def, saved.get(sel.def.name))?,
+                )
             } else {
                 Window::full_refresh(config.start_date)
             })

@@ -63,8 +63,14 @@ pub struct StreamDef {
     pub sort: Sort,
     /// Other fixed query parameters.
     pub params: &'static [(&'static str, &'static str)],
-    /// A required parameter read once per value, e.g. each mailbox folder.
+    /// A parameter read once per value, e.g. each mailbox folder.
     pub each: Option<(&'static str, &'static [&'static str])>,
+    /// With `each`: one more pass without the parameter (what it gives that no value does,
+    /// e.g. the token user's goals of types the parameter cannot name).
+    pub plain_pass: bool,
+    /// A record can come in several passes (goals: the user's own and everyone's of a type):
+    /// each key is emitted once per sync. Keeps the keys seen, so only for small streams.
+    pub dedupe: bool,
     pub records: Records,
     pub times: Times,
     /// Pipedrive tokens one request costs (the reference's cost table), for the summary.
@@ -156,6 +162,16 @@ impl StreamDef {
     /// Records arrive oldest first, so each page can end in a checkpoint.
     pub fn checkpoints_per_page(&self) -> bool {
         matches!(self.sort, Sort::Ascending(_))
+    }
+
+    /// A full refresh of this stream can resume where it was cut short: its records come
+    /// oldest first by update time in one pass of its own, so each page ends in a checkpoint
+    /// (`{cursor: last update time}`) that a full refresh given back reads on from.
+    pub fn resumable_full_refresh(&self) -> bool {
+        self.cursor.is_some()
+            && self.checkpoints_per_page()
+            && self.parent.is_none()
+            && self.each.is_none()
     }
 
     /// The stream's JSON Schema, with `_ab_cdc_deleted_at` where records can be marked deleted,
@@ -335,6 +351,8 @@ const ROW: StreamDef = StreamDef {
     sort: Sort::None,
     params: &[],
     each: None,
+    plain_pass: false,
+    dedupe: false,
     records: Records::Data,
     times: Times::Rfc3339,
     tokens: 20,
@@ -739,6 +757,21 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "goals",
         path: "/v1/goals/find",
+        // Without `type.name` the endpoint gives the token user's goals only; with it,
+        // everyone's of that type. The plain pass brings the user's goals of other types
+        // (revenue forecasts); the user's own come twice, so they are deduplicated.
+        each: Some((
+            "type.name",
+            &[
+                "deals_won",
+                "deals_progressed",
+                "activities_completed",
+                "activities_added",
+                "deals_started",
+            ],
+        )),
+        plain_pass: true,
+        dedupe: true,
         records: Records::Nested("goals"),
         schema: schema!("goals"),
         ..ROW

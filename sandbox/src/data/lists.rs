@@ -35,6 +35,25 @@ const GOALS: [(&str, &str, &str); 5] = [
     ("deals_progressed", "quantity", "Deals to proposal stage"),
 ];
 
+/// Who goal `i` is assigned to: the token user (person 1) for every other goal and every
+/// revenue forecast, else another user or a team.
+fn goal_assignee(kind: &str, i: u64) -> Value {
+    match (kind, i % 4) {
+        ("revenue_forecast", _) | (_, 0 | 2) => json!({ "id": 1, "type": "person" }),
+        (_, 1) => json!({ "id": 2 + i % 3, "type": "person" }),
+        _ => json!({ "id": 1 + i % 2, "type": "team" }),
+    }
+}
+
+/// The goal types `/v1/goals/find` takes in `type.name` (the official definition's enum).
+pub const GOAL_TYPES: [&str; 5] = [
+    "deals_won",
+    "deals_progressed",
+    "activities_completed",
+    "activities_added",
+    "deals_started",
+];
+
 impl Dataset {
     /// Built for `build`, which already handles the core resources.
     pub(super) fn list_record(&self, r: Resource, i: u64, add: i64, update: i64) -> Value {
@@ -158,9 +177,10 @@ impl Dataset {
             "owner_id": 1,
             "title": if i < GOALS.len() as u64 { title.to_string() } else { format!("{title} {}", i + 1) },
             "type": { "name": kind, "params": params },
-            // Without assignee parameters `/v1/goals/find` returns the caller's goals only, so
-            // every goal here is the token user's.
-            "assignee": { "id": 1, "type": "person" },
+            // Goals of the token user (person 1), of other users and of teams: without
+            // `type.name` `/v1/goals/find` returns the caller's only. Revenue forecasts, which
+            // `type.name` cannot ask for, are all the token user's, so every goal can be read.
+            "assignee": goal_assignee(kind, i),
             "interval": interval,
             "duration": {
                 "start": date(add),

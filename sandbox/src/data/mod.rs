@@ -28,6 +28,7 @@ mod resource;
 mod sales;
 
 pub(crate) use fields::namespaces;
+pub use lists::GOAL_TYPES;
 use names::LEAD_SOURCES;
 use overlay::Layer;
 pub use resource::Resource;
@@ -220,7 +221,8 @@ impl Dataset {
             Resource::CallLogs | Resource::MailThreads | Resource::Tasks => self.size / 10,
             Resource::Projects | Resource::ArchivedProjects => self.size / 20,
             Resource::LeadSources => LEAD_SOURCES.len() as u64,
-            Resource::Goals | Resource::Roles | Resource::ProjectTemplates => 5,
+            Resource::Goals => 12,
+            Resource::Roles | Resource::ProjectTemplates => 5,
             Resource::PermissionSets => 4,
             Resource::Webhooks | Resource::ProjectBoards => 3,
             _ if Dataset::parent(r).is_some() || r.described().is_some() => 0,

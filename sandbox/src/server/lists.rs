@@ -9,7 +9,8 @@ use super::pagination::{decode_cursor, encode_cursor, v1_page};
 use super::params::{parse_v1_sort, sort_params, Params};
 use super::Shared;
 use crate::data::{
-    ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES, MAIL_FOLDERS, PROJECT_STATUSES,
+    ListQuery, Page, Resource, SortKey, Start, DEAL_STATUSES, GOAL_TYPES, MAIL_FOLDERS,
+    PROJECT_STATUSES,
 };
 
 impl Shared {
@@ -141,8 +142,22 @@ impl Shared {
         Ok(v1_page(r, records, start, limit, more))
     }
 
-    pub(super) fn full_list(&self, r: Resource, params: &Params) -> Response {
+    pub(super) fn full_list(&self, r: Resource, params: &Params) -> Result<Response, Response> {
         let mut records = self.data.records(r);
+        if r == Resource::Goals {
+            // Like Pipedrive: `type.name` (one of its enum) gives everyone's goals of that type;
+            // without it, only the token user's (person 1).
+            match params.get("type.name") {
+                Some(kind) if !GOAL_TYPES.contains(&kind) => {
+                    return Err(bad_request(format!(
+                        "Invalid value for parameter 'type.name': '{kind}'; use {}",
+                        GOAL_TYPES.join(", ")
+                    )));
+                }
+                Some(kind) => records.retain(|g| g["type"]["name"] == kind),
+                None => records.retain(|g| g["assignee"] == json!({"id": 1, "type": "person"})),
+            }
+        }
         let filter = match r {
             Resource::Filters => Some(("type", params.get("type"))),
             Resource::PermissionSets => Some(("app", params.get("app"))),
@@ -151,13 +166,13 @@ impl Shared {
         if let Some((field, Some(value))) = filter {
             records.retain(|f| f[field] == value);
         }
-        ok(match r {
+        Ok(ok(match r {
             Resource::Goals => json!({"success": true, "data": {"goals": records}}),
             Resource::ProjectBoards => {
                 json!({"success": true, "data": records, "additional_data": null})
             }
             _ => json!({"success": true, "data": records}),
-        })
+        }))
     }
 
     pub(super) fn me(&self) -> Response {

@@ -215,7 +215,7 @@ impl Shared {
                 }
             }
             Route::OffsetList(r) => self.offset_list(*r, params),
-            Route::FullList(r) => Ok(self.full_list(*r, params)),
+            Route::FullList(r) => self.full_list(*r, params),
             Route::Me => Ok(self.me()),
             Route::Child(r, id) => self.child(*r, id, params),
             Route::Item(r, id) => self.item(*r, id, params),

@@ -1,6 +1,8 @@
 //! Writing one stream's records and checkpoints: every record finished the same way (shaped,
 //! deletions marked), a STATE never before its records, and what the stream cost counted.
 
+use std::collections::HashSet;
+
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -29,15 +31,24 @@ pub struct StreamStats {
     pub state: Option<Value>,
 }
 
+/// The Airbyte CDK's final state of a full refresh that could resume: the next one starts over.
+pub const FULL_REFRESH_COMPLETE: &str = "__ab_full_refresh_sync_complete";
+/// The Airbyte CDK's state of a full refresh that cannot resume.
+pub const NO_CURSOR: &str = "__ab_no_cursor_state_message";
+
 /// Counts one stream's records and writes its checkpoints.
 pub(super) struct Emitter<'a> {
     def: &'a StreamDef,
     pub(super) stats: StreamStats,
     /// Custom-field shaping, when records need any.
     shaper: Option<&'a dyn Shape>,
-    /// The cursor property when the stream is read incrementally.
+    /// The cursor property when the stream is read incrementally, or in a full refresh that
+    /// can resume (`StreamDef::resumable_full_refresh`).
     cursor_field: Option<&'static str>,
+    incremental: bool,
     since_state: u64,
+    /// The keys written so far, for a stream whose passes can bring a record twice (`dedupe`).
+    seen: Option<HashSet<String>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -50,13 +61,28 @@ impl<'a> Emitter<'a> {
             def,
             stats: StreamStats::default(),
             shaper: shaper.filter(|s| s.needed()),
-            cursor_field: def.cursor.filter(|_| incremental),
+            cursor_field: def
+                .cursor
+                .filter(|_| incremental || def.resumable_full_refresh()),
+            incremental,
             since_state: 0,
+            seen: def.dedupe.then(HashSet::new),
         }
     }
 
     /// Writes a record; as it came, unless custom fields are shaped or it is deleted.
     pub(super) fn emit(&mut self, out: &mut dyn Sink, record: Record) -> Result<()> {
+        if let Some(seen) = &mut self.seen {
+            let key: Vec<&str> = self
+                .def
+                .primary_key
+                .iter()
+                .map(|k| record.raw(k).map_or("", |v| v.get()))
+                .collect();
+            if !seen.insert(key.join("|")) {
+                return Ok(());
+            }
+        }
         let deleted = self.def.deletion.is_some_and(|d| {
             d.field()
                 .and_then(|f| record.get(f))
@@ -87,6 +113,9 @@ impl<'a> Emitter<'a> {
     }
 
     pub(super) fn checkpoint(&mut self, out: &mut dyn Sink, at: DateTime<Utc>) -> Result<()> {
+        if !self.incremental && !out.full_refresh_states() {
+            return Ok(());
+        }
         if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
             let state = self.state(field, at);
             out.state(self.def.name, state, self.since_state)?;
@@ -95,7 +124,28 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// The stream's last STATE. Incremental: the cursor at the window's end. Full refresh: the
+    /// Airbyte CDK's sentinels, which a full refresh given back starts again from `start_date`
+    /// with: `__ab_full_refresh_sync_complete` where it could have resumed from a checkpoint,
+    /// `__ab_no_cursor_state_message` where it cannot.
     pub(super) fn finish(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
+        if !self.incremental {
+            if !out.full_refresh_states() {
+                return Ok(());
+            }
+            let key = if self.cursor_field.is_some() {
+                FULL_REFRESH_COMPLETE
+            } else {
+                NO_CURSOR
+            };
+            let mut state = json!({ key: true });
+            if let Some(s) = self.shaper {
+                s.annotate_state(&mut state);
+            }
+            out.state(self.def.name, state, self.since_state)?;
+            self.since_state = 0;
+            return Ok(());
+        }
         if let (Some(field), Some(at)) = (self.cursor_field, window.final_cursor()) {
             let state = self.state(field, at);
             out.state(self.def.name, state.clone(), self.since_state)?;
@@ -103,6 +153,16 @@ impl<'a> Emitter<'a> {
             self.since_state = 0;
         }
         Ok(())
+    }
+
+    /// A stream skipped (the user may not read it): in a full refresh, its final STATE still
+    /// comes, as for a stream read to the end with nothing in it; an incremental cursor does
+    /// not move.
+    pub(super) fn finish_skipped(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
+        if self.incremental {
+            return Ok(());
+        }
+        self.finish(out, window)
     }
 
     pub(super) fn count(&mut self, requests: u64, tokens_each: u32) {

@@ -25,4 +25,9 @@ pub trait Sink {
     /// A checkpoint of `stream`, after `records_since_last` records.
     fn state(&mut self, stream: &str, state: Value, records_since_last: u64)
         -> std::io::Result<()>;
+    /// Whether full-refresh streams write STATE too (Airbyte: yes, a cursor while they can
+    /// resume and a sentinel at the end; Singer: bookmarks are for incremental streams only).
+    fn full_refresh_states(&self) -> bool {
+        true
+    }
 }

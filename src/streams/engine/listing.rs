@@ -55,14 +55,21 @@ pub fn fetch_all(
     })
 }
 
-/// The query parameters of each pass over a list: one pass, or one per value of its `each`.
+/// The query parameters of each pass over a list: one pass, or one per value of its `each`
+/// (and one without it last, where the row asks for a `plain_pass`).
 pub(super) fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
     match def.each {
         None => vec![Vec::new()],
-        Some((param, values)) => values
-            .iter()
-            .map(|v| vec![(param, v.to_string())])
-            .collect(),
+        Some((param, values)) => {
+            let mut passes: Vec<_> = values
+                .iter()
+                .map(|v| vec![(param, v.to_string())])
+                .collect();
+            if def.plain_pass {
+                passes.push(Vec::new());
+            }
+            passes
+        }
     }
 }
 

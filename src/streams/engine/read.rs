@@ -43,6 +43,7 @@ pub fn read_stream(
     };
     if let Ended::Skipped(reason) = ended {
         em.stats.skipped = Some(reason);
+        em.finish_skipped(out, &window)?;
         return Ok(em.stats);
     }
     em.finish(out, &window)?;

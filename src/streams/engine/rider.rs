@@ -137,6 +137,7 @@ impl<'a> Rider<'a> {
             Some(RiderEnd::Failed(e)) => Err(e),
             Some(RiderEnd::Denied(reason)) => {
                 self.em.stats.skipped = Some(reason);
+                self.em.finish_skipped(out, &self.window)?;
                 Ok(self.em.stats)
             }
             None if self.em.stats.denied_parents.len() == self.parent.streams.len() => {
@@ -145,6 +146,7 @@ impl<'a> Rider<'a> {
                     "the user may read none of its parent lists: {}",
                     lists.join("; ")
                 ));
+                self.em.finish_skipped(out, &self.window)?;
                 Ok(self.em.stats)
             }
             None if !parents_read => Err(anyhow!(

@@ -48,6 +48,16 @@ impl Window {
         }
     }
 
+    /// A full refresh resumed from a checkpoint at `cursor`: `[cursor, ∞)`, in whole seconds
+    /// as the checkpoint's second is read again; `start_date` still bounds it.
+    pub fn resumed_full_refresh(start: DateTime<Utc>, cursor: Option<DateTime<Utc>>) -> Window {
+        Window {
+            start,
+            lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
+            upper: None,
+        }
+    }
+
     /// A record without a readable update time cannot be shown to be outside: it is kept.
     pub(super) fn place(&self, t: Option<DateTime<Utc>>) -> Place {
         match t {
@@ -146,6 +156,22 @@ mod tests {
             Window::full_refresh(t("2024-01-01T00:00:00Z")).place(Some(t("2099-01-01T00:00:00Z"))),
             Place::In
         );
+    }
+
+    #[test]
+    fn a_resumed_full_refresh_reads_from_its_checkpoint_on() {
+        let start = t("2024-01-01T00:00:00Z");
+        let w = Window::resumed_full_refresh(start, Some(t("2025-03-01T10:00:00.500Z")));
+        assert_eq!(w.lower, t("2025-03-01T10:00:00Z"));
+        assert_eq!(w.upper, None);
+        assert_eq!(w.place(Some(t("2025-03-01T09:59:59Z"))), Place::Before);
+        assert_eq!(w.place(Some(t("2099-01-01T00:00:00Z"))), Place::In);
+        assert_eq!(
+            Window::resumed_full_refresh(start, None),
+            Window::full_refresh(start)
+        );
+        let old = Window::resumed_full_refresh(start, Some(t("2020-01-01T00:00:00Z")));
+        assert_eq!(old.lower, start, "start_date still bounds it");
     }
 
     #[test]

@@ -349,10 +349,28 @@ fn new_lists_serve_every_record_exactly_once() {
         let reply = client.get(path);
         assert_eq!(reply.body["data"], json!(data.records(r)), "{path}");
     }
+    // Without `type.name`: the token user's goals only; with it, everyone's of that type.
+    let all_goals = data.records(Resource::Goals);
+    let mine: Vec<&Value> = all_goals
+        .iter()
+        .filter(|g| g["assignee"] == json!({"id": 1, "type": "person"}))
+        .collect();
+    assert!(mine.len() < all_goals.len() && !mine.is_empty());
     let goals = client.get("/v1/goals/find");
+    assert_eq!(goals.body["data"]["goals"], json!(mine));
+    let won = client.get("/v1/goals/find?type.name=deals_won");
+    let want: Vec<&Value> = all_goals
+        .iter()
+        .filter(|g| g["type"]["name"] == "deals_won")
+        .collect();
+    assert_eq!(won.body["data"]["goals"], json!(want));
+    assert!(want.iter().any(|g| g["assignee"]["id"] != 1));
+    assert!(mine.iter().any(|g| g["type"]["name"] == "revenue_forecast"));
     assert_eq!(
-        goals.body["data"]["goals"],
-        json!(data.records(Resource::Goals))
+        client
+            .get("/v1/goals/find?type.name=revenue_forecast")
+            .status,
+        400
     );
     assert!(client.get("/api/v2/boards").body["additional_data"].is_null());
     assert_eq!(client.get("/v1/permissionSets?app=global").ids().len(), 2);
