@@ -62,6 +62,10 @@ pub struct SandboxOptions {
     pub faults: Faults,
     /// Loopback port to listen on; 0 lets the system choose.
     pub port: u16,
+    /// When set, the fake clock starts at this instant and stands still but for
+    /// `advance_clock`: no time of the data then depends on how fast the machine runs, so a
+    /// seeded history of changes replays exactly. Unset: an hour behind real time, ticking.
+    pub frozen_clock: Option<DateTime<Utc>>,
 }
 
 /// Environment variable that overrides the default `burst_limit` (a whole number).
@@ -88,6 +92,7 @@ impl Default for SandboxOptions {
             deny: Vec::new(),
             faults: Faults::default(),
             port: 0,
+            frozen_clock: None,
         }
     }
 }
@@ -117,16 +122,21 @@ pub struct Sandbox {
 }
 
 /// The fake clock: an hour behind real time, so a client that trusts the server's `Date`
-/// header sees the difference, plus whatever a test added.
+/// header sees the difference, plus whatever a test added; or, frozen, only what a test added.
 struct Clock {
     origin: Instant,
     start: DateTime<Utc>,
+    frozen: bool,
     advanced: Mutex<chrono::Duration>,
 }
 
 impl Clock {
     fn now(&self) -> DateTime<Utc> {
-        let elapsed = chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default();
+        let elapsed = if self.frozen {
+            chrono::Duration::zero()
+        } else {
+            chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default()
+        };
         self.start + elapsed + *lock(&self.advanced)
     }
 }
@@ -157,7 +167,10 @@ impl Sandbox {
     pub fn start(opts: SandboxOptions) -> io::Result<Sandbox> {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
-        let start = Utc::now() - chrono::Duration::hours(1);
+        let start = opts
+            .frozen_clock
+            .unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1));
+        let frozen = opts.frozen_clock.is_some();
         let budget = opts.daily_token_budget;
         let shared = Arc::new(Shared {
             data: Dataset::new(opts.seed, opts.size),
@@ -166,6 +179,7 @@ impl Sandbox {
             clock: Clock {
                 origin: Instant::now(),
                 start,
+                frozen,
                 advanced: Mutex::new(chrono::Duration::zero()),
             },
             limits: Mutex::new(Limits {

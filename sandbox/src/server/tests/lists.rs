@@ -467,3 +467,22 @@ fn a_hook_changes_the_data_between_two_requests() {
         after["update_time"]
     );
 }
+
+#[test]
+fn a_frozen_clock_moves_only_when_advanced() {
+    let at: DateTime<chrono::Utc> = "2026-02-02T09:00:00Z".parse().unwrap();
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 10,
+        frozen_clock: Some(at),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let reply = client.get("/api/v2/persons?limit=2");
+    assert_eq!(reply.header("date"), Some("Mon, 02 Feb 2026 09:00:00 GMT"));
+    assert_eq!(sandbox.now(), at);
+    sandbox.advance_clock(chrono::Duration::milliseconds(1_500));
+    assert_eq!(sandbox.now(), at + chrono::Duration::milliseconds(1_500));
+    let touched = sandbox.touch(Resource::Persons, &json!(1));
+    assert_eq!(touched["update_time"], "2026-02-02T09:00:01Z");
+}
