@@ -50,7 +50,7 @@ const CATALOG: &[&str] = &[
 
 /// Records per main resource: enough for several pages of every list at the sandbox's page
 /// size, few enough that a seed runs in a fraction of a second.
-const SIZE: u64 = 40;
+const SIZE: u64 = 30;
 
 /// Seeds of the default run.
 const DEFAULT_SEEDS: u64 = 24;
@@ -380,6 +380,12 @@ impl Sim {
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a message ({e}): {l}")))
             .collect();
+        if run.runaway {
+            return Err(format!(
+                "sync {n} was still paging after {RUNAWAY} requests; the last ones: {:#?}",
+                last_requests(&self.world, 6)
+            ));
+        }
         if !run.killed && run.status != Some(0) {
             return Err(format!(
                 "sync {n} failed with exit {:?}\nerrors: {:#?}\nstderr: {}",
@@ -504,6 +510,15 @@ impl Sim {
     }
 }
 
+/// The last `n` requests the sandbox answered, as `path?query`.
+fn last_requests(world: &World, n: usize) -> Vec<String> {
+    let log = world.sandbox.requests();
+    log[log.len().saturating_sub(n)..]
+        .iter()
+        .map(|r| r.raw_target.clone())
+        .collect()
+}
+
 /// The TRACE errors among `messages`.
 fn errors(messages: &[Message]) -> Vec<String> {
     messages
@@ -521,12 +536,20 @@ fn errors(messages: &[Message]) -> Vec<String> {
 struct BinaryRun {
     lines: Vec<String>,
     killed: bool,
+    /// Stopped after `RUNAWAY` requests.
+    runaway: bool,
     status: Option<i32>,
     stderr: String,
 }
 
-/// Holds the sandbox's answer to request `kill_at` until the test has killed the process that
-/// asked, so that it dies at that exact point whatever the machine's speed.
+/// More requests than any sync of this test needs: a sync that gets there is paging for ever,
+/// and is stopped like a killed one (counted, not timed, so it stops at the same request on
+/// every run).
+const RUNAWAY: u64 = 3_000;
+
+/// Holds the sandbox's answer to request `kill_at` (or to request `RUNAWAY`) until the test
+/// has killed the process that asked, so that it dies at that exact point whatever the
+/// machine's speed.
 struct Gate {
     kill_at: Option<u64>,
     state: Mutex<(u64, bool)>,
@@ -534,15 +557,20 @@ struct Gate {
 }
 
 impl Gate {
-    /// Counts a request; at `kill_at`, says so and waits to be released.
+    /// Counts a request; at `kill_at` or `RUNAWAY`, says so and waits to be released.
     fn arrive(&self, tell: &mpsc::Sender<Event>) {
         let mut state = self.state.lock().unwrap();
         state.0 += 1;
-        if Some(state.0) == self.kill_at {
-            let _ = tell.send(Event::Held);
-            while !state.1 {
-                state = self.released.wait(state).unwrap();
-            }
+        let event = if Some(state.0) == self.kill_at {
+            Event::Held
+        } else if state.0 == RUNAWAY {
+            Event::Runaway
+        } else {
+            return;
+        };
+        let _ = tell.send(event);
+        while !state.1 {
+            state = self.released.wait(state).unwrap();
         }
     }
 
@@ -563,6 +591,7 @@ impl Drop for Release<'_> {
 
 enum Event {
     Held,
+    Runaway,
     StdoutClosed,
 }
 
@@ -620,20 +649,18 @@ fn run_binary(
         let _ = tell.send(Event::StdoutClosed);
         lines
     });
-    let killed = match events.recv().expect("an event") {
-        Event::Held => {
-            child.kill().expect("SIGKILL");
-            true
-        }
-        Event::StdoutClosed => false,
-    };
+    let event = events.recv().expect("an event");
+    if !matches!(event, Event::StdoutClosed) {
+        child.kill().expect("SIGKILL");
+    }
     let status = child.wait().expect("the process ends");
     gate.release();
     let lines = reader.join().expect("stdout read");
     world.sandbox.still();
     BinaryRun {
         lines,
-        killed,
+        killed: matches!(event, Event::Held),
+        runaway: matches!(event, Event::Runaway),
         status: status.code(),
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     }
