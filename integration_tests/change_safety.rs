@@ -48,9 +48,44 @@ const CATALOG: &[&str] = &[
     "archived_projects",
 ];
 
-/// Records per main resource: enough for several pages of every list at the sandbox's page
-/// size, few enough that a seed runs in a fraction of a second.
-const SIZE: u64 = 30;
+/// The catalog without the streams that cost one request per parent record.
+const LISTS: &[&str] = &[
+    "deals",
+    "archived_deals",
+    "persons",
+    "organizations",
+    "products",
+    "activities",
+    "notes",
+    "leads",
+    "archived_leads",
+    "files",
+    "deal_products",
+    "deal_installments",
+    "projects",
+    "archived_projects",
+];
+
+/// The size of a seed's company and what its syncs read.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    /// Records per main resource.
+    size: u64,
+    streams: &'static [&'static str],
+}
+
+/// Most seeds: few enough records that the streams read per parent stay cheap.
+const SMALL: Shape = Shape {
+    size: 30,
+    streams: CATALOG,
+};
+
+/// Some seeds: more files than one page holds (Pipedrive serves 100 a page whatever the
+/// client asks), without the per-parent streams that would make them slow.
+const WIDE: Shape = Shape {
+    size: 130,
+    streams: LISTS,
+};
 
 /// Seeds of the default run.
 const DEFAULT_SEEDS: u64 = 24;
@@ -176,6 +211,7 @@ struct Sim {
     rng: Rng,
     world: World,
     schedule: Arc<Schedule>,
+    shape: Shape,
     /// The token's user may not read archived deals (403), as on some accounts.
     archive_denied: bool,
     /// The last STATE of each stream, as Airbyte keeps it between syncs.
@@ -190,10 +226,11 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let data_seed = rng.next_u64();
         let schedule_seed = rng.next_u64();
+        let shape = if rng.chance(20) { WIDE } else { SMALL };
         let archive_denied = rng.chance(15);
         let world = World::with(SandboxOptions {
             seed: data_seed,
-            size: SIZE,
+            size: shape.size,
             burst_limit: u32::MAX,
             deny: if archive_denied {
                 vec![("/api/v2/deals/archived".into(), 403)]
@@ -206,7 +243,9 @@ impl Sim {
         let rate = 5 + rng.below(25);
         let schedule = Arc::new(Schedule::new(schedule_seed, rate));
         let mut history = vec![format!(
-            "seed {seed}: sandbox data seed {data_seed}, {rate}% changes per request{}",
+            "seed {seed}: sandbox data seed {data_seed}, {} records per resource, {} streams, {rate}% changes per request{}",
+            shape.size,
+            shape.streams.len(),
             if archive_denied {
                 ", archived deals denied (403)"
             } else {
@@ -217,6 +256,7 @@ impl Sim {
         Sim {
             rng,
             world,
+            shape,
             schedule,
             archive_denied,
             saved: BTreeMap::new(),
@@ -324,7 +364,9 @@ impl Sim {
         } else {
             "full_refresh"
         };
-        let catalog_path = self.world.file("catalog.json", &catalog(CATALOG, mode));
+        let catalog_path = self
+            .world
+            .file("catalog.json", &catalog(self.shape.streams, mode));
         let state_path = plan
             .incremental
             .then(|| self.world.file("state.json", &state_text));
@@ -484,7 +526,7 @@ impl Sim {
     fn compare(&self) -> Result<(), String> {
         let truth = Truth::of(self);
         let mut report = String::new();
-        for name in CATALOG {
+        for name in self.shape.streams {
             if self.archive_denied && *name == "archived_deals" {
                 continue;
             }
