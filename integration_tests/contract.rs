@@ -742,3 +742,83 @@ fn the_contract_is_the_distilled_form() {
         );
     }
 }
+
+/// Every include-only property a schema declares is asked for: v2 sends it only when the
+/// request's `include_fields` names it, so a stream that does not ask declares a column that is
+/// always null.
+#[test]
+fn every_declared_include_only_property_is_asked_for() {
+    let c = contract();
+    let mut failures = Vec::new();
+    for def in streams::STREAMS {
+        let Some(op) = operation(&c, def.path) else {
+            continue;
+        };
+        let offered: BTreeSet<String> = op["query"]["include_fields"]["enum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_string())
+            .collect();
+        let asked: BTreeSet<&str> = def
+            .params
+            .iter()
+            .filter(|(k, _)| *k == "include_fields")
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .collect();
+        let schema = def.schema();
+        for name in &offered {
+            if schema["properties"].get(name).is_some() && !asked.contains(name.as_str()) {
+                failures.push(format!(
+                    "{}: schemas/{}.json declares `{name}`, which GET {} returns only when \
+                     `include_fields` names it, and the stream does not ask: add it to the \
+                     stream's include_fields in {TABLE}",
+                    def.name,
+                    def.name,
+                    op["path"].as_str().unwrap_or(def.path)
+                ));
+            }
+        }
+    }
+    fail_on(failures, "include-only properties that are never asked for");
+}
+
+/// The include-only properties do arrive: the sandbox, like Pipedrive, sends them only when
+/// asked, so a sync that forgot `include_fields` would leave these columns null.
+#[test]
+fn include_only_properties_arrive_in_records() {
+    let world = crate::util::World::new(40);
+    let wanted: &[(&str, &[&str])] = &[
+        (
+            "deals",
+            &["products_count", "smart_bcc_email", "first_won_time"],
+        ),
+        (
+            "persons",
+            &["open_deals_count", "marketing_status", "doi_status"],
+        ),
+        ("organizations", &["people_count", "followers_count"]),
+        ("activities", &["attendees"]),
+        (
+            "deal_fields",
+            &["ui_visibility", "important_fields", "required_fields"],
+        ),
+        ("product_fields", &["ui_visibility"]),
+    ];
+    let names: Vec<&str> = wanted.iter().map(|(s, _)| *s).collect();
+    let run = world.read(crate::util::START, &names, "full_refresh", None);
+    run.assert_ok();
+    for (stream, properties) in wanted {
+        let records = run.records(stream);
+        assert!(!records.is_empty(), "{stream}: no records");
+        for p in *properties {
+            assert!(
+                records.iter().any(|r| !r[*p].is_null()),
+                "{stream}: `{p}` is null or missing in every record"
+            );
+        }
+    }
+}

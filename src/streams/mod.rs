@@ -277,6 +277,38 @@ const FIELDS: StreamDef = StreamDef {
 
 const DEAL_PARENTS: &[&str] = &["archived_deals", "deals"];
 
+// v2 returns these properties only when `include_fields` names them (the official
+// definitions' parameter descriptions); no documentation says asking changes a request's cost.
+const DEAL_INCLUDE: (&str, &str) = (
+    "include_fields",
+    "next_activity_id,last_activity_id,first_won_time,products_count,files_count,notes_count,\
+     followers_count,email_messages_count,activities_count,done_activities_count,\
+     undone_activities_count,participants_count,last_incoming_mail_time,last_outgoing_mail_time,\
+     smart_bcc_email,source_lead_id",
+);
+const PERSON_INCLUDE: (&str, &str) = (
+    "include_fields",
+    "next_activity_id,last_activity_id,open_deals_count,related_open_deals_count,\
+     closed_deals_count,related_closed_deals_count,participant_open_deals_count,\
+     participant_closed_deals_count,email_messages_count,activities_count,done_activities_count,\
+     undone_activities_count,files_count,notes_count,followers_count,won_deals_count,\
+     related_won_deals_count,lost_deals_count,related_lost_deals_count,last_incoming_mail_time,\
+     last_outgoing_mail_time,marketing_status,doi_status,smart_bcc_email",
+);
+const ORGANIZATION_INCLUDE: (&str, &str) = (
+    "include_fields",
+    "next_activity_id,last_activity_id,open_deals_count,related_open_deals_count,\
+     closed_deals_count,related_closed_deals_count,email_messages_count,people_count,\
+     activities_count,done_activities_count,undone_activities_count,files_count,notes_count,\
+     followers_count,won_deals_count,related_won_deals_count,lost_deals_count,\
+     related_lost_deals_count,smart_bcc_email",
+);
+const FIELDS_INCLUDE_ALL: &[(&str, &str)] = &[(
+    "include_fields",
+    "ui_visibility,important_fields,required_fields",
+)];
+const FIELDS_INCLUDE_VISIBILITY: &[(&str, &str)] = &[("include_fields", "ui_visibility")];
+
 macro_rules! schema {
     ($name:literal) => {
         include_str!(concat!("../../schemas/", $name, ".json"))
@@ -289,7 +321,7 @@ pub static STREAMS: &[StreamDef] = &[
         name: "deals",
         path: "/api/v2/deals",
         // Deleted deals (kept 30 days by Pipedrive) only come back when asked for.
-        params: &[("status", "open,won,lost,deleted")],
+        params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("deals"),
         custom: Some(Custom {
             fields: "deal_fields",
@@ -300,7 +332,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "archived_deals",
         path: "/api/v2/deals/archived",
-        params: &[("status", "open,won,lost,deleted")],
+        params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("archived_deals"),
         custom: Some(Custom {
             fields: "deal_fields",
@@ -311,6 +343,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "persons",
         path: "/api/v2/persons",
+        params: &[PERSON_INCLUDE],
         schema: schema!("persons"),
         custom: Some(Custom {
             fields: "person_fields",
@@ -321,6 +354,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "organizations",
         path: "/api/v2/organizations",
+        params: &[ORGANIZATION_INCLUDE],
         schema: schema!("organizations"),
         custom: Some(Custom {
             fields: "organization_fields",
@@ -331,6 +365,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "activities",
         path: "/api/v2/activities",
+        params: &[("include_fields", "attendees")],
         schema: schema!("activities"),
         custom: Some(Custom {
             fields: "activity_fields",
@@ -742,30 +777,35 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "deal_fields",
         path: "/api/v2/dealFields",
+        params: FIELDS_INCLUDE_ALL,
         schema: schema!("deal_fields"),
         ..FIELDS
     },
     StreamDef {
         name: "person_fields",
         path: "/api/v2/personFields",
+        params: FIELDS_INCLUDE_ALL,
         schema: schema!("person_fields"),
         ..FIELDS
     },
     StreamDef {
         name: "organization_fields",
         path: "/api/v2/organizationFields",
+        params: FIELDS_INCLUDE_ALL,
         schema: schema!("organization_fields"),
         ..FIELDS
     },
     StreamDef {
         name: "product_fields",
         path: "/api/v2/productFields",
+        params: FIELDS_INCLUDE_VISIBILITY,
         schema: schema!("product_fields"),
         ..FIELDS
     },
     StreamDef {
         name: "activity_fields",
         path: "/api/v2/activityFields",
+        params: FIELDS_INCLUDE_VISIBILITY,
         schema: schema!("activity_fields"),
         ..FIELDS
     },

@@ -17,6 +17,7 @@ mod activities;
 mod children;
 mod contacts;
 mod fields;
+mod include;
 mod legacy;
 mod lists;
 mod names;
@@ -66,7 +67,8 @@ pub(crate) struct ListQuery {
     pub pipeline_id: Option<u64>,
     /// Mail threads: the index of the folder (in `MAIL_FOLDERS`) to list.
     pub folder: Option<u64>,
-    pub include_attendees: bool,
+    /// The `include_fields` the request named.
+    pub include: Vec<String>,
 }
 
 impl ListQuery {
@@ -79,7 +81,7 @@ impl ListQuery {
             statuses: None,
             pipeline_id: None,
             folder: None,
-            include_attendees: false,
+            include: Vec::new(),
         }
     }
 }

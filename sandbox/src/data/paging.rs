@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::include;
 use super::overlay::Entry;
 use super::{Dataset, Key, ListQuery, Page, Resource, SortKey, Start};
 
@@ -56,11 +57,7 @@ impl Dataset {
                     Row::Base(i) => self.base_record(r, i),
                     Row::Over(k) => view.over[k].record.clone(),
                 };
-                if r == Resource::Activities && !q.include_attendees {
-                    if let Value::Object(map) = &mut record {
-                        map.remove("attendees");
-                    }
-                }
+                include::apply(r, &q.include, &mut record);
                 record
             })
             .collect();

@@ -175,7 +175,9 @@ impl Shared {
             if r == Resource::Deals {
                 q.statuses = Some(DEAL_STATUSES.iter().map(|s| s.to_string()).collect());
             }
-            q.include_attendees = r == Resource::Activities;
+            if r == Resource::Activities {
+                q.include = vec!["attendees".to_string()];
+            }
             q
         };
         let (rows, more): (Vec<(&str, Resource, Value)>, bool) = if let [(name, r)] = items[..] {

@@ -74,11 +74,10 @@ impl Shared {
         if r == R::Stages {
             q.pipeline_id = params.number("pipeline_id")?;
         }
-        if r == R::Activities {
-            q.include_attendees = params
-                .get("include_fields")
-                .is_some_and(|f| f.split(',').any(|f| f.trim() == "attendees"));
-        }
+        q.include = params
+            .get("include_fields")
+            .map(|f| f.split(',').map(|f| f.trim().to_string()).collect())
+            .unwrap_or_default();
         let start = match params.get("cursor") {
             None => Start::First,
             Some(cursor) => Start::After(

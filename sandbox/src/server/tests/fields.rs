@@ -72,7 +72,11 @@ fn field_lists_page_and_cost_like_their_endpoints() {
     assert_eq!(def["field_name"], "Renamed later");
     assert_eq!(def["subfields"][0]["field_code"], format!("{key}_until"));
     let touched = sandbox.touch(Resource::Deals, &json!(3));
-    let deal = client.get("/api/v2/deals?ids=3&sort_by=update_time&sort_direction=desc&limit=1");
+    // The built deal holds the one include-only property the generator makes; ask for it.
+    let deal = client.get(
+        "/api/v2/deals?ids=3&sort_by=update_time&sort_direction=desc&limit=1\
+         &include_fields=source_lead_id",
+    );
     assert_eq!(deal.body["data"][0], touched);
     assert!(touched["custom_fields"][&key]["until"].is_string());
 }
