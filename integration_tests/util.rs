@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use pipedrive_sandbox::{Resource, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
@@ -12,6 +13,25 @@ use source_pipedrive::streams::record::Record;
 use source_pipedrive::streams::{self, time};
 
 pub const START: &str = "2020-01-01T00:00:00Z";
+
+/// How long a test waits for what another process or thread is doing (an answer, a line of
+/// output): far longer than it takes on a loaded machine, so that only a real failure runs into
+/// it. Tests wait for the condition itself, never for a fixed time.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `probe` until it gives a value; `None` once `PATIENCE` has passed without one.
+pub fn poll<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 pub struct World {
     pub sandbox: Sandbox,

@@ -2,17 +2,18 @@
 //! turns each valid delivery into exactly one record and refuses the rest, and its
 //! reconciliation read fills in a change that was never delivered.
 
-use std::io::{BufRead, BufReader};
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use pipedrive_sandbox::webhooks::{deliver, deliver_raw, event, merge, EventMeta};
 use pipedrive_sandbox::Resource;
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::Message;
 
-use crate::util::{catalog, World, START};
+use crate::util::{catalog, poll, World, PATIENCE, START};
 
 const USER: &str = "pipedrive-hooks";
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -123,112 +124,220 @@ fn register_is_idempotent_and_remove_takes_only_ours() {
     );
 }
 
-/// A running `listen`, its stdout collected line by line.
+/// Lines a child process writes to one pipe, as a thread reads them.
+#[derive(Default)]
+struct Pipe {
+    lines: Mutex<Vec<String>>,
+    /// Set once the pipe has reached its end: every line it will ever give is in `lines`.
+    closed: AtomicBool,
+}
+
+impl Pipe {
+    fn collect(from: impl Read + Send + 'static) -> Arc<Pipe> {
+        let pipe = Arc::new(Pipe::default());
+        let sink = Arc::clone(&pipe);
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                sink.lines.lock().unwrap().push(line);
+            }
+            sink.closed.store(true, Ordering::SeqCst);
+        });
+        pipe
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// What `listen` logs once it is bound, followed by the address.
+const LISTENING: &str = "listening for Pipedrive webhooks on ";
+
+/// Deals delivered as fences (see `Listening::fence`) have ids from here up: neither the
+/// sandbox nor any test delivery uses them.
+const FENCE_IDS: u64 = 990_900;
+
+/// A running `listen`, its stdout and stderr collected line by line.
 struct Listening {
     child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Pipe>,
+    stderr: Arc<Pipe>,
     url: String,
+    /// Fences delivered so far.
+    fences: Cell<u64>,
 }
 
 impl Listening {
+    /// `listen` in Airbyte mode, with a catalog of `streams`.
     fn start(world: &World, streams: &[&str], reconcile_every: u64) -> Listening {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = config(world);
         let cat = world.file("listen-catalog.json", &catalog(streams, "incremental"));
+        Listening::spawn(
+            world,
+            &["--catalog", cat.to_str().unwrap()],
+            reconcile_every,
+        )
+    }
+
+    /// `listen` with `args`, on a port the system picks: the listener binds port 0 and says
+    /// which port it got, so that no other process can take the port between the pick and the
+    /// bind.
+    fn spawn(world: &World, args: &[&str], reconcile_every: u64) -> Listening {
+        let config = config(world);
         let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
-            .args([
-                "listen",
-                "--config",
-                config.to_str().unwrap(),
-                "--catalog",
-                cat.to_str().unwrap(),
-            ])
+            .args(["listen", "--config", config.to_str().unwrap()])
+            .args(args)
             .args([
                 "--bind",
-                &format!("127.0.0.1:{port}"),
+                "127.0.0.1:0",
                 "--reconcile-every",
                 &reconcile_every.to_string(),
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let listening = Listening {
+        let stdout = Pipe::collect(child.stdout.take().unwrap());
+        let stderr = Pipe::collect(child.stderr.take().unwrap());
+        let mut listening = Listening {
             child,
-            lines,
-            url: format!("http://127.0.0.1:{port}/pipedrive"),
+            stdout,
+            stderr,
+            url: String::new(),
+            fences: Cell::new(0),
         };
-        assert!(
-            listening.wait_for(|l| l
+        // Airbyte mode logs on stdout, Singer mode on stderr.
+        let addr = listening.wait("listen to say where it listens", |l| {
+            l.stdout
+                .lines()
                 .iter()
-                .any(|m| m.contains("listening for Pipedrive webhooks"))),
-            "listen did not start"
-        );
+                .chain(&l.stderr.lines())
+                .find_map(|line| {
+                    let rest = &line[line.find(LISTENING)? + LISTENING.len()..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+                        .unwrap_or(rest.len());
+                    Some(rest[..end].to_string())
+                })
+        });
+        listening.url = format!("http://{addr}/pipedrive");
         listening
     }
 
+    /// Polls `probe` over what the listener has written until it gives a value; fails the test
+    /// if it has given none after `PATIENCE`, or once the listener's output has ended without
+    /// one.
+    fn wait<T>(&self, what: &str, probe: impl Fn(&Listening) -> Option<T>) -> T {
+        // Some(Ok): found; Some(Err): the output ended without it; None: out of patience.
+        let outcome = poll(|| {
+            // Read before probing: a pipe that had ended holds no line the probe does not see.
+            let ended = self.stdout.closed.load(Ordering::SeqCst)
+                && self.stderr.closed.load(Ordering::SeqCst);
+            match probe(self) {
+                Some(v) => Some(Ok(v)),
+                None => ended.then_some(Err(())),
+            }
+        });
+        match outcome {
+            Some(Ok(v)) => v,
+            ended => {
+                let out = self.stdout.lines();
+                panic!(
+                    "waited for {what} {}; the last lines of stdout:\n{}\nstderr:\n{}",
+                    if ended.is_some() {
+                        "until listen's output ended".to_string()
+                    } else {
+                        format!("for {PATIENCE:?}")
+                    },
+                    out[out.len().saturating_sub(20)..].join("\n"),
+                    self.stderr.lines().join("\n")
+                )
+            }
+        }
+    }
+
     fn messages(&self) -> Vec<Message> {
-        self.lines
-            .lock()
-            .unwrap()
+        self.stdout
+            .lines()
             .iter()
             .map(|l| serde_json::from_str(l).expect("a protocol message"))
             .collect()
     }
 
-    fn records(&self, stream: &str, id: &Value) -> Vec<Value> {
+    /// Every record written so far but the fences', as (stream, data).
+    fn written(&self) -> Vec<(String, Value)> {
         self.messages()
             .into_iter()
             .filter_map(|m| match m {
-                Message::Record { record }
-                    if record.stream == stream && record.data["id"] == *id =>
-                {
-                    Some(record.data)
-                }
+                Message::Record { record } => Some((record.stream, record.data)),
                 _ => None,
+            })
+            .filter(|(stream, data)| {
+                !(stream == "deals" && data["id"].as_u64().is_some_and(|id| id > FENCE_IDS))
             })
             .collect()
     }
 
-    /// The records of `id` once `n` have arrived (the reader thread may lag the pipe a little).
+    fn records(&self, stream: &str, id: &Value) -> Vec<Value> {
+        self.written()
+            .into_iter()
+            .filter(|(s, data)| s == stream && data["id"] == *id)
+            .map(|(_, data)| data)
+            .collect()
+    }
+
+    /// Every record of `id`, once at least `n` have been read and then a fence: any record of
+    /// it written before the fence is counted too, so an extra one cannot go unseen.
     fn records_when(&self, stream: &str, id: &Value, n: usize) -> Vec<Value> {
-        let needle = format!(r#""id":{id}"#);
-        self.wait_for(|lines| {
-            lines
-                .iter()
-                .filter(|l| l.contains(r#""type":"RECORD""#) && l.contains(&needle))
-                .count()
-                >= n
+        self.wait(&format!("{n} record(s) of {stream} {id}"), |l| {
+            (l.records(stream, id).len() >= n).then_some(())
         });
-        std::thread::sleep(Duration::from_millis(50));
+        self.fence();
         self.records(stream, id)
     }
 
-    fn wait_for(&self, done: impl Fn(&[String]) -> bool) -> bool {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if done(&self.lines.lock().unwrap()) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+    /// Returns once every line the listener wrote before this call has been read. A fence is
+    /// one more delivery, of a deal of its own, and the wait for its record: a delivery is
+    /// answered only once its record is flushed, and stdout is one pipe read in order, so all
+    /// that was written before the fence's record has been read when it has.
+    fn fence(&self) {
+        let n = self.fences.get() + 1;
+        self.fences.set(n);
+        let id = json!(FENCE_IDS + n);
+        let deal = json!({"id": id, "title": "fence", "update_time": "2026-06-01T10:00:00Z"});
+        let fence = event(
+            "create",
+            "deal",
+            Some(&deal),
+            None,
+            meta(FENCE_IDS + n, "2026-06-01T10:00:00Z"),
+        );
+        assert_eq!(self.send(&fence), 200, "fence {n} is acknowledged");
+        self.wait(&format!("the record of fence {n}"), |l| {
+            l.messages()
+                .iter()
+                .any(|m| {
+                    matches!(m, Message::Record { record }
+                        if record.stream == "deals" && record.data["id"] == id)
+                })
+                .then_some(())
+        });
+    }
+
+    /// Waits until `rounds` reconciliation reads have ended: each ends with its summary, after
+    /// all its records and STATEs.
+    fn reconciled(&self, rounds: usize) {
+        self.wait(&format!("{rounds} reconciliation(s) to end"), |l| {
+            let summaries = l
+                .messages()
+                .iter()
+                .filter(|m| matches!(m, Message::Log { log } if log.message.starts_with("summary total: ")))
+                .count();
+            (summaries >= rounds).then_some(())
+        });
     }
 
     fn send(&self, payload: &Value) -> u16 {
-        deliver(&self.url, USER, PASSWORD, payload, Duration::from_secs(10))
+        deliver(&self.url, USER, PASSWORD, payload, PATIENCE)
             .status
             .expect("an answer")
     }
@@ -311,10 +420,13 @@ fn every_valid_delivery_yields_exactly_one_record() {
         meta(4, "2026-06-01T12:00:00Z"),
     );
     assert_eq!(listening.send(&delete), 200);
-    let gone = listening
-        .records_when("deals", &deal["id"], 3)
-        .pop()
-        .unwrap();
+    let mut deal_records = listening.records_when("deals", &deal["id"], 3);
+    assert_eq!(
+        deal_records.len(),
+        3,
+        "create, change and delete, once each"
+    );
+    let gone = deal_records.pop().unwrap();
     assert_eq!(gone["is_deleted"], json!(true));
     assert_eq!(gone["_ab_cdc_deleted_at"], "2026-06-01T12:00:00Z");
 
@@ -334,11 +446,16 @@ fn every_valid_delivery_yields_exactly_one_record() {
     ) {
         assert_eq!(listening.send(&e), 200);
     }
+    // Both were acknowledged, so both are written; the fence makes sure they have been read.
+    listening.fence();
+    let lost = listening.records("persons", &loser["id"]);
+    assert_eq!(lost.len(), 1, "the loser's delete, once");
+    assert_eq!(lost[0]["is_deleted"], json!(true));
     assert_eq!(
-        listening.records("persons", &loser["id"])[0]["is_deleted"],
-        json!(true)
+        listening.records("persons", &survivor["id"]).len(),
+        1,
+        "the survivor's change, once"
     );
-    assert_eq!(listening.records("persons", &survivor["id"]).len(), 1);
 
     // Events for streams not in the catalog are acknowledged and dropped.
     let product = json!({"id": 990_201, "name": "x", "update_time": "2026-06-01T10:00:00Z"});
@@ -354,13 +471,18 @@ fn every_valid_delivery_yields_exactly_one_record() {
     );
 
     // Refused: wrong or missing credentials, malformed JSON, an unknown entity, a 2 MB body.
-    let lines_before = listening
-        .lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("RECORD"))
-        .count();
+    // Nothing else may write meanwhile: the start-up reconciliation is over (the next is an
+    // hour away), and what was acknowledged so far has been read.
+    listening.reconciled(1);
+    listening.fence();
+    assert!(
+        !listening
+            .written()
+            .iter()
+            .any(|(_, r)| r["id"] == product["id"]),
+        "nothing written for a stream not in the catalog"
+    );
+    let written_before = listening.written().len();
     let another = event(
         "create",
         "deal",
@@ -368,15 +490,9 @@ fn every_valid_delivery_yields_exactly_one_record() {
         None,
         meta(7, "2026-06-01T10:00:00Z"),
     );
-    let wrong = deliver(
-        &listening.url,
-        USER,
-        "not-the-password",
-        &another,
-        Duration::from_secs(5),
-    );
+    let wrong = deliver(&listening.url, USER, "not-the-password", &another, PATIENCE);
     assert_eq!(wrong.status, Some(401));
-    let anonymous = deliver(&listening.url, "", "", &another, Duration::from_secs(5));
+    let anonymous = deliver(&listening.url, "", "", &another, PATIENCE);
     assert_eq!(anonymous.status, Some(401));
     let auth = format!("Basic {}", base64_of(&format!("{USER}:{PASSWORD}")));
     let headers = [
@@ -384,13 +500,7 @@ fn every_valid_delivery_yields_exactly_one_record() {
         ("Content-Type", "application/json"),
     ];
     assert_eq!(
-        deliver_raw(
-            &listening.url,
-            &headers,
-            b"{not json",
-            Duration::from_secs(5)
-        )
-        .status,
+        deliver_raw(&listening.url, &headers, b"{not json", PATIENCE).status,
         Some(400)
     );
     let unknown = json!({"meta": {"id": "e-unknown", "action": "create", "entity": "spaceship"}, "data": {"id": 1}});
@@ -399,30 +509,25 @@ fn every_valid_delivery_yields_exactly_one_record() {
             &listening.url,
             &headers,
             unknown.to_string().as_bytes(),
-            Duration::from_secs(5)
+            PATIENCE
         )
         .status,
         Some(400)
     );
     let huge = vec![b' '; 2 * 1024 * 1024];
     assert_eq!(
-        deliver_raw(&listening.url, &headers, &huge, Duration::from_secs(5)).status,
+        deliver_raw(&listening.url, &headers, &huge, PATIENCE).status,
         Some(413)
     );
-    let lines_after = listening
-        .lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("RECORD"))
-        .count();
+    listening.fence();
     assert_eq!(
-        lines_before, lines_after,
+        listening.written().len(),
+        written_before,
         "nothing written for refused deliveries"
     );
     assert!(listening.records("deals", &json!(990_002)).is_empty());
 
-    let all = listening.lines.lock().unwrap().join("\n");
+    let all = listening.stdout.lines().join("\n") + &listening.stderr.lines().join("\n");
     secrets_absent(&world, &all);
 }
 
@@ -436,71 +541,36 @@ fn reconciliation_fills_in_a_change_never_delivered() {
     let world = World::new(30);
     let listening = Listening::start(&world, &["deals"], 1);
     let all = world.sandbox.dataset().records(Resource::Deals).len();
-    assert!(
-        listening.wait_for(|l| l
-            .iter()
-            .filter(|m| m.contains(r#""type":"RECORD""#))
-            .count()
-            >= all),
-        "the start-up reconciliation reads every deal"
-    );
+    listening.wait("the start-up reconciliation to read every deal", |l| {
+        (l.written().len() >= all).then_some(())
+    });
     world.sandbox.advance_clock(chrono::Duration::seconds(5));
     let id = world.sandbox.dataset().records(Resource::Deals)[2]["id"].clone();
     let touched = world.sandbox.touch(Resource::Deals, &id);
     world.sandbox.advance_clock(chrono::Duration::seconds(5));
-    let found = listening.wait_for(|lines| {
-        lines.iter().any(|l| {
-            l.contains(r#""type":"RECORD""#)
-                && l.contains(touched["update_time"].as_str().unwrap())
-                && l.contains(&format!(r#""id":{id}"#))
-        })
-    });
-    assert!(
-        found,
-        "the touched deal comes through the next reconciliation"
+    listening.wait(
+        "the touched deal to come through the next reconciliation",
+        |l| {
+            l.records("deals", &id)
+                .iter()
+                .any(|r| r["update_time"] == touched["update_time"])
+                .then_some(())
+        },
     );
-    let states = listening
-        .messages()
-        .iter()
-        .filter(|m| matches!(m, Message::State { .. }))
-        .count();
-    assert!(states >= 2, "each reconciliation ends with its STATE");
+    listening.wait("each reconciliation to end with its STATE", |l| {
+        let states = l
+            .messages()
+            .iter()
+            .filter(|m| matches!(m, Message::State { .. }))
+            .count();
+        (states >= 2).then_some(())
+    });
 }
 
 #[test]
 fn listen_speaks_singer_when_asked() {
     let world = World::new(10);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = config(&world);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
-        .args(["listen", "--singer", "--config", config.to_str().unwrap()])
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--reconcile-every",
-            "3600",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&lines);
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    let url = format!("http://127.0.0.1:{port}/hooks");
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let listening = Listening::spawn(&world, &["--singer"], 3600);
     let mut deal = world.sandbox.dataset().records(Resource::Deals)[0].clone();
     deal["id"] = json!(990_301);
     let create = event(
@@ -510,32 +580,24 @@ fn listen_speaks_singer_when_asked() {
         None,
         meta(9, "2026-06-01T10:00:00Z"),
     );
-    assert_eq!(
-        deliver(&url, USER, PASSWORD, &create, Duration::from_secs(10)).status,
-        Some(200)
-    );
-    let seen = |lines: &[String]| {
-        lines
+    assert_eq!(listening.send(&create), 200);
+    listening.wait("the delivered deal's RECORD", |l| {
+        l.stdout
+            .lines()
             .iter()
-            .any(|l| l.contains(r#""type":"RECORD""#) && l.contains(r#""id":990301"#))
-    };
-    let until = Instant::now() + Duration::from_secs(30);
-    while !seen(&lines.lock().unwrap()) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let until = Instant::now() + Duration::from_secs(30);
-    while !lines
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.starts_with(r#"{"type":"STATE","value""#))
-        && Instant::now() < until
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let lines = lines.lock().unwrap().clone();
+            .any(|line| line.contains(r#""type":"RECORD""#) && line.contains(r#""id":990301"#))
+            .then_some(())
+    });
+    listening.wait("the reconciliation's STATE", |l| {
+        l.stdout
+            .lines()
+            .iter()
+            .any(|line| line.starts_with(r#"{"type":"STATE","value""#))
+            .then_some(())
+    });
+    // Taken while listen runs: only whole lines, none cut short by its end.
+    let lines = listening.stdout.lines();
+    drop(listening);
     let messages: Vec<source_pipedrive::protocol::singer::Message> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not Singer ({e}): {l}")))
