@@ -618,3 +618,69 @@ fn listen_speaks_singer_when_asked() {
         "reconciliation STATE"
     );
 }
+
+/// A delete delivered to `listen` carries the deletion marks the same delete carries when `read`
+/// sees it (the stream's own flag, `active_flag`, `status` or `is_deleted`, from which the one
+/// `finish_record` sets the soft-delete column), set to the delete time; streams whose lists
+/// never show deletes get the column too.
+#[test]
+fn a_delivered_delete_carries_the_marks_read_would_give_it() {
+    let world = World::new(20);
+    // deals: the fence (see `Listening::fence`) is a deal delivery.
+    let streams = [
+        "deals",
+        "notes",
+        "leads",
+        "projects",
+        "deal_products",
+        "persons",
+    ];
+    let listening = Listening::start(&world, &streams, 3600);
+    let at = "2026-06-03T08:00:00Z";
+    let cases = [
+        (
+            "note",
+            "notes",
+            json!(990_401),
+            Some(("active_flag", json!(false))),
+        ),
+        (
+            "lead",
+            "leads",
+            json!("9c1d4f0e-0000-4000-8000-000000990402"),
+            None,
+        ),
+        (
+            "project",
+            "projects",
+            json!(990_403),
+            Some(("status", json!("deleted"))),
+        ),
+        ("deal_product", "deal_products", json!(990_404), None),
+        (
+            "person",
+            "persons",
+            json!(990_405),
+            Some(("is_deleted", json!(true))),
+        ),
+    ];
+    for (n, (entity, stream, id, flag)) in cases.iter().enumerate() {
+        let previous = json!({
+            "id": id, "update_time": "2026-06-01T10:00:00Z", "active_flag": true,
+            "status": "open", "is_deleted": false, "title": "gone soon",
+        });
+        let delete = event(
+            "delete",
+            entity,
+            None,
+            Some(&previous),
+            meta(600 + n as u64, at),
+        );
+        assert_eq!(listening.send(&delete), 200, "{entity}");
+        let written = listening.records_when(stream, id, 1).pop().unwrap();
+        assert_eq!(written["_ab_cdc_deleted_at"], at, "{stream}: {written}");
+        if let Some((field, value)) = flag {
+            assert_eq!(&written[*field], value, "{stream}: {written}");
+        }
+    }
+}

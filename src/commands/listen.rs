@@ -35,7 +35,7 @@ use crate::output::{Output, Singer};
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
 use crate::streams::engine::{self, Shape};
-use crate::streams::{self, time};
+use crate::streams::{self, time, Deletion, DELETED_AT};
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_HEADERS: usize = 16 * 1024;
@@ -136,9 +136,15 @@ impl Hooks {
         let mut record = Value::Object(obj.clone());
         let at = meta["timestamp"].as_str().and_then(time::parse);
         if action == "delete" {
-            record["is_deleted"] = json!(true);
             if let (Some(c), Some(at)) = (def.cursor, at) {
                 record[c] = json!(time::format(at));
+            }
+            // The stream's own deletion mark, so the record says what `read` would say of the
+            // same delete; `finish_record` then sets the soft-delete column from it.
+            match def.deletion {
+                Some(Deletion::IsDeleted) | None => record["is_deleted"] = json!(true),
+                Some(Deletion::ActiveFlag) => record["active_flag"] = json!(false),
+                Some(Deletion::Status) => record["status"] = json!("deleted"),
             }
         }
         let changed = def.cursor.and_then(|c| time::of(&record, c)).or(at);
@@ -157,6 +163,11 @@ impl Hooks {
             .and_then(Option::as_ref)
             .map(|s| s as &dyn Shape);
         engine::finish_record(def, shaper, &mut record);
+        if action == "delete" && record.get(DELETED_AT).is_none_or(Value::is_null) {
+            // Streams whose lists never show a delete still get the column a destination
+            // applies deletes by: the delete time.
+            record[DELETED_AT] = changed.map_or(Value::Null, |t| json!(time::format(t)));
+        }
         self.out.record(stream, &record)?;
         self.out.flush()?;
         self.seen.put(id, ());
