@@ -208,6 +208,23 @@ fn streams_read_official_endpoints_with_documented_parameters() {
     let mut failures = Drifts::default();
     for def in streams::STREAMS {
         let s = def.name;
+        if let Some(item) = def.item {
+            let documented = c["get_endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p.as_str().map(shape) == Some(shape(item)));
+            if !documented {
+                failures.push(
+                    s,
+                    "item",
+                    format!(
+                        "{s}: GET {item} (one of its records, asked when children answer 404) is \
+                         not an endpoint of {who}: fix the stream's item in {TABLE}"
+                    ),
+                );
+            }
+        }
         let Some(op) = operation(&c, def.path) else {
             failures.push(
                 s,

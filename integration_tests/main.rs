@@ -8,6 +8,7 @@ mod contract;
 mod custom_fields;
 mod faults;
 mod layers;
+mod never_skip;
 mod packaging;
 mod parsers;
 mod read;

@@ -471,7 +471,10 @@ fn incremental_reads_only_what_changed() {
         let got: BTreeSet<String> = second.ids(name).into_iter().collect();
         let want: BTreeSet<String> = match def.parent {
             None => {
-                expected_requests += def.each.map_or(1, |(_, values)| values.len());
+                // Mail threads' answers say nothing of a next page: a page with nothing new
+                // ends each folder's list, not a short one.
+                let pages = if *name == "mail_threads" { 2 } else { 1 };
+                expected_requests += pages * def.each.map_or(1, |(_, values)| values.len());
                 changed.get(name).into_iter().flatten().map(id_of).collect()
             }
             // A child stream returns the children of the changed parents, and asks for nothing else.

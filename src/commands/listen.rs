@@ -262,7 +262,9 @@ pub fn listen(
     std::thread::Builder::new()
         .name("reconcile".into())
         .spawn(move || loop {
-            match super::read(&config_for_reconcile, &selected, &saved, &mut reconcile_out) {
+            let result = super::read(&config_for_reconcile, &selected, &saved, &mut reconcile_out);
+            saved.forget_warnings();
+            match result {
                 Ok(reports) => {
                     for r in reports {
                         if let Some(state) = r.stats.state {

@@ -74,6 +74,9 @@ pub fn read(
     out: &mut Output,
 ) -> Result<Vec<StreamReport>> {
     super::redact(config, out);
+    for warning in saved.warnings() {
+        out.log(LogLevel::Warn, warning)?;
+    }
     let client = super::client(config, RetryPolicy::default());
     let upper = match client.get_json(super::WHOAMI, &[]) {
         Ok(r) => sync_upper(Utc::now(), r.date),
@@ -328,6 +331,17 @@ fn report(
     let def = shared.selected[i].def;
     match result {
         Ok(stats) => {
+            for list in &stats.denied_parents {
+                out.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "stream {}: the children of {list} are left out, as the token's user may not \
+                         read that parent list; the children of its other parents are read, and the \
+                         stream is complete without them",
+                        def.name
+                    ),
+                )?;
+            }
             let outcome = match &stats.skipped {
                 Some(reason) => {
                     out.log(
@@ -422,10 +436,15 @@ fn summarize(
             StreamOutcome::Skipped(_) => "skipped",
             StreamOutcome::Failed(_) => "failed",
         };
+        let vanished = match s.vanished_parents {
+            0 => String::new(),
+            1 => ", 1 vanished parent (gone before its children were read)".to_string(),
+            n => format!(", {n} vanished parents (gone before their children were read)"),
+        };
         out.log(
             LogLevel::Info,
             &format!(
-                "summary {}: {how}, {} records, {} requests, ~{} tokens",
+                "summary {}: {how}, {} records, {} requests, ~{} tokens{vanished}",
                 r.stream, s.records, s.requests, s.tokens
             ),
         )?;

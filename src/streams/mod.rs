@@ -47,6 +47,10 @@ pub struct StreamDef {
     pub name: &'static str,
     /// Path of the list; for per-parent fan-out it holds `{id}` where the parent id goes.
     pub path: &'static str,
+    /// Path of one record, `{id}` where its id goes: for streams that are parents, what a
+    /// child stream asks when this record's children answer 404, to tell a record gone from
+    /// an endpoint missing.
+    pub item: Option<&'static str>,
     pub paging: Paging,
     pub primary_key: &'static [&'static str],
     /// The update-time property: the incremental cursor and the `start_date` filter. `None`:
@@ -239,6 +243,7 @@ const V1_SORT: Sort = Sort::Ascending(&[("sort", "update_time ASC")]);
 const ROW: StreamDef = StreamDef {
     name: "",
     path: "",
+    item: None,
     paging: Paging::Single,
     primary_key: &["id"],
     cursor: None,
@@ -320,6 +325,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "deals",
         path: "/api/v2/deals",
+        item: Some("/api/v2/deals/{id}"),
         // Deleted deals (kept 30 days by Pipedrive) only come back when asked for.
         params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("deals"),
@@ -332,6 +338,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "archived_deals",
         path: "/api/v2/deals/archived",
+        item: Some("/api/v2/deals/{id}"),
         params: &[("status", "open,won,lost,deleted"), DEAL_INCLUDE],
         schema: schema!("archived_deals"),
         custom: Some(Custom {
@@ -376,6 +383,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "products",
         path: "/api/v2/products",
+        item: Some("/api/v2/products/{id}"),
         filter: ServerFilter::Since,
         schema: schema!("products"),
         custom: Some(Custom {
@@ -430,7 +438,8 @@ pub static STREAMS: &[StreamDef] = &[
                 param: "deal_ids",
                 size: 100,
             },
-            id_field: None,
+            // Installments carry their deal's id: how each is matched to its deal's time.
+            id_field: Some("deal_id"),
             time_field: Some("deal_update_time"),
         }),
         schema: schema!("deal_installments"),
@@ -477,6 +486,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "users",
         path: "/v1/users",
+        item: Some("/v1/users/{id}"),
         cursor: Some("modified"),
         times: Times::V1,
         schema: schema!("users"),
@@ -500,6 +510,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "notes",
         path: "/v1/notes",
+        item: Some("/v1/notes/{id}"),
         paging: Paging::Offset { limit: 500 },
         cursor: Some("update_time"),
         filter: ServerFilter::Since,
@@ -625,6 +636,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "roles",
         path: "/v1/roles",
+        item: Some("/v1/roles/{id}"),
         paging: Paging::Offset { limit: 500 },
         schema: schema!("roles"),
         deletion: Some(Deletion::ActiveFlag),
@@ -648,6 +660,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "permission_sets",
         path: "/v1/permissionSets",
+        item: Some("/v1/permissionSets/{id}"),
         schema: schema!("permission_sets"),
         ..ROW
     },
@@ -677,6 +690,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "mail_threads",
         path: "/v1/mailbox/mailThreads",
+        item: Some("/v1/mailbox/mailThreads/{id}"),
         paging: Paging::Offset { limit: 500 },
         cursor: Some("update_time"),
         each: Some(("folder", &["inbox", "drafts", "sent", "archive"])),
@@ -743,6 +757,7 @@ pub static STREAMS: &[StreamDef] = &[
     StreamDef {
         name: "project_boards",
         path: "/api/v2/boards",
+        item: Some("/api/v2/boards/{id}"),
         cursor: Some("update_time"),
         tokens: 5,
         schema: schema!("project_boards"),
@@ -900,6 +915,10 @@ mod tests {
                     "{}: parents are top-level streams",
                     s.name
                 );
+                assert!(
+                    parent.item.is_some_and(|i| i.ends_with("/{id}")),
+                    "{name}: a parent says where one of its records is read"
+                );
             }
             assert_eq!(
                 s.path.contains("{id}"),
@@ -914,6 +933,14 @@ mod tests {
                     "{}: the injected parent time is the cursor",
                     s.name
                 );
+                // A batch's children are matched to their parent by the id they carry.
+                if matches!(p.fanout, Fanout::Batch { size, .. } if size > 1) {
+                    assert!(
+                        p.id_field.is_some(),
+                        "{}: no way to give a child its parent's time",
+                        s.name
+                    );
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! ISO 8601 in leads); cursors, filters and emitted records use one: RFC 3339 in UTC. The rules
 //! for reading, writing and rewriting times live here, each a pure function.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, DurationRound, NaiveDate, NaiveDateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
 pub const V1_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -27,6 +27,12 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
 /// The one way the connector writes a time: RFC 3339, UTC, `Z`, fractions only when present.
 pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The whole second `t` falls in, rounded down: what Pipedrive's `updated_since` and
+/// `updated_until` compare, and so the finest a cursor may be.
+pub fn floor_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t)
 }
 
 /// A record's update time: `None` when the field is missing, null or unreadable.
@@ -117,6 +123,23 @@ mod tests {
         );
         assert_eq!(parse("soon"), None);
         assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn seconds_are_rounded_down() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            floor_second(t("2024-03-05T10:20:12.676Z")),
+            t("2024-03-05T10:20:12Z")
+        );
+        assert_eq!(
+            floor_second(t("2024-03-05T10:20:12Z")),
+            t("2024-03-05T10:20:12Z")
+        );
+        assert_eq!(
+            floor_second(t("1969-12-31T23:59:59.5Z")),
+            t("1969-12-31T23:59:59Z")
+        );
     }
 
     #[test]

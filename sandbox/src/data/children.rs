@@ -115,6 +115,21 @@ impl Dataset {
         })
     }
 
+    /// The record `GET {list}/{id}` serves, where `kind` is a resource children hang from:
+    /// `None` exactly when its child endpoints answer 404 (no such record, or it left its
+    /// list). Archived deals are served under the deals' path, like their children.
+    /// `include` is what the request's `include_fields` named, as for lists.
+    pub(crate) fn item(&self, kind: Resource, id: &Value, include: &[String]) -> Option<Value> {
+        let kind = match id.as_u64() {
+            Some(id) if kind == Resource::Deals && id > ARCHIVED_IDS => Resource::ArchivedDeals,
+            _ => kind,
+        };
+        let ordinal = self.ordinal_of(kind, id)?;
+        let mut record = self.parent_state(kind, ordinal)?.record;
+        super::include::apply(kind, include, &mut record);
+        Some(record)
+    }
+
     /// Every child of every parent, parent by parent (`records` of a child collection).
     pub(super) fn all_children(&self, r: Resource, parent: Resource) -> Vec<Value> {
         let mut parents = self.records(parent);

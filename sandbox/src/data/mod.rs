@@ -105,6 +105,8 @@ pub struct Dataset {
     overlay: Mutex<HashMap<Resource, Layer>>,
     /// Renamed and added field definitions. Taken after `overlay` when both are needed.
     fields: Mutex<fields::FieldEdits>,
+    /// Lead times carry milliseconds (`SandboxOptions::lead_time_millis`).
+    lead_millis: bool,
 }
 
 /// SplitMix64's finalizer: every pseudo-random choice in the sandbox goes through it.
@@ -143,7 +145,15 @@ impl Dataset {
             size,
             overlay: Mutex::new(HashMap::new()),
             fields: Mutex::new(fields::FieldEdits::default()),
+            lead_millis: false,
         }
+    }
+
+    /// Lead times with milliseconds, which neither filters nor sorts look at: Pipedrive
+    /// compares them by the second.
+    pub(crate) fn with_lead_millis(mut self, on: bool) -> Dataset {
+        self.lead_millis = on;
+        self
     }
 
     /// Every record the API holds for `r` right now, as its list endpoint serves it by

@@ -112,8 +112,8 @@ impl Dataset {
             "value": if self.chance(r, i, 62, 30) { Value::Null } else { json!({"amount": self.pick(r, i, 63, 100_000), "currency": DEAL_CURRENCIES[self.pick(r, i, 64, 5) as usize]}) },
             "expected_close_date": if self.chance(r, i, 65, 50) { Value::Null } else { json!(date(update + 45 * 86_400)) },
             "next_activity_id": if self.chance(r, i, 66, 60) { Value::Null } else { self.ref_id(Resource::Activities, k, 67, 0) },
-            "add_time": iso(add),
-            "update_time": iso(update),
+            "add_time": self.lead_time(r, i, add, 72),
+            "update_time": self.lead_time(r, i, update, 73),
             "visible_to": VISIBLE_TO[self.pick(r, i, 68, 4) as usize].to_string(),
             "cc_email": if archived { format!("sandbox+archived-lead{}@pipedrivemail.com", i + 1) } else { format!("sandbox+lead{}@pipedrivemail.com", i + 1) },
         });
@@ -121,6 +121,15 @@ impl Dataset {
             self.lead_custom_fields(r, i, map);
         }
         record
+    }
+
+    /// A lead's time: whole seconds, or with a drawn millisecond when leads carry them.
+    fn lead_time(&self, r: Resource, i: u64, t: i64, salt: u64) -> String {
+        if self.lead_millis {
+            format!("{}.{:03}Z", &iso(t)[..19], self.pick(r, i, salt, 1000))
+        } else {
+            iso(t)
+        }
     }
 
     pub(super) fn product(&self, i: u64, add: i64, update: i64) -> Value {

@@ -40,7 +40,7 @@ impl Shared {
             R::ProductVariations => child_page(rows, "id", false, params),
             R::DealChangelog => changelog_page(rows, params),
             R::RoleAssignments | R::PermissionSetAssignments | R::NoteComments => {
-                let limit = params.limit(500)?;
+                let limit = self.v1_page_size(r, params.limit(500)?);
                 let start = params.number("start")?.unwrap_or(0);
                 let page: Vec<Value> = rows
                     .iter()
@@ -55,6 +55,32 @@ impl Shared {
             R::UserPermissions => Ok(ok(json!({"success": true, "data": rows[0]}))),
             _ => Ok(ok(json!({"success": true, "data": rows}))),
         }
+    }
+
+    /// One record of a resource children hang from, `GET {list}/{id}`; 404 once it is gone
+    /// (unknown, or deleted and out of its list), exactly when its child endpoints say so.
+    pub(super) fn item(
+        &self,
+        r: Resource,
+        id: &str,
+        params: &Params,
+    ) -> Result<Response, Response> {
+        let key = if r == Resource::PermissionSets {
+            json!(id)
+        } else {
+            json!(id.parse::<u64>().map_err(|_| bad_request(format!(
+                "Invalid value for parameter 'id': '{id}' is not an integer"
+            )))?)
+        };
+        let include: Vec<String> = params
+            .get("include_fields")
+            .map(|f| f.split(',').map(|f| f.trim().to_string()).collect())
+            .unwrap_or_default();
+        let record = self
+            .data
+            .item(r, &key, &include)
+            .ok_or_else(|| error(404, &format!("{} not found", noun(r))))?;
+        Ok(ok(json!({"success": true, "data": record})))
     }
 
     /// A child endpoint with the parents in the query.
@@ -106,14 +132,20 @@ impl Shared {
 
 /// What a child endpoint's 404 calls its parent.
 fn parent_noun(r: Resource) -> &'static str {
-    match Dataset::parent(r) {
-        Some(Resource::Deals) => "Deal",
-        Some(Resource::Products) => "Product",
-        Some(Resource::Roles) => "Role",
-        Some(Resource::PermissionSets) => "Permission set",
-        Some(Resource::MailThreads) => "Mail thread",
-        Some(Resource::Notes) => "Note",
-        Some(Resource::Users) => "User",
+    Dataset::parent(r).map_or("Item", noun)
+}
+
+/// What a 404 calls a record of `r`.
+fn noun(r: Resource) -> &'static str {
+    match r {
+        Resource::Deals => "Deal",
+        Resource::Products => "Product",
+        Resource::Roles => "Role",
+        Resource::PermissionSets => "Permission set",
+        Resource::MailThreads => "Mail thread",
+        Resource::Notes => "Note",
+        Resource::Users => "User",
+        Resource::ProjectBoards => "Board",
         _ => "Item",
     }
 }

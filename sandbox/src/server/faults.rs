@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use serde_json::{json, Value};
+
 use super::http::{error, Response};
+use super::{lock, Shared};
 use crate::data::mix;
 
 /// Failures of the kind a client meets on the real API now and then, injected at the given
@@ -32,6 +35,9 @@ pub struct Faults {
     pub slow_by: Duration,
     /// Let `/v1/users/me` fail too.
     pub include_users_me: bool,
+    /// The path of a v2 cursor list that pages in a circle, as a buggy API could: its first
+    /// page answers `next_cursor` A, page A answers B, and page B answers A again, for ever.
+    pub cursor_cycle: Option<String>,
 }
 
 /// A fault chosen for one request.
@@ -86,6 +92,27 @@ impl Faults {
             }
         }
         None
+    }
+}
+
+impl Shared {
+    /// A page of the list `Faults::cursor_cycle` names, its `next_cursor` bent into a circle:
+    /// the page after cursor B points back at A, so A, B, A, B, … never ends.
+    pub(super) fn cycle_cursor(&self, asked: Option<&str>, mut response: Response) -> Response {
+        let Ok(mut body) = serde_json::from_str::<Value>(&response.body) else {
+            return response;
+        };
+        let mut served = lock(&self.cycle);
+        let next = &mut body["additional_data"]["next_cursor"];
+        if served.len() == 2 && asked == Some(served[1].as_str()) {
+            *next = json!(served[0]);
+        } else if let (true, Some(c)) = (served.len() < 2, next.as_str()) {
+            if !served.iter().any(|s| s == c) {
+                served.push(c.to_string());
+            }
+        }
+        response.body = body.to_string();
+        response
     }
 }
 

@@ -30,7 +30,7 @@ impl Shared {
         match r {
             Resource::NoteFields => Ok(ok(json!({"success": true, "data": definitions}))),
             Resource::LeadFields => {
-                let limit = params.limit(500)?;
+                let limit = self.v1_page_size(r, params.limit(500)?);
                 let start = params.number("start")?.unwrap_or(0);
                 let page: Vec<Value> = definitions
                     .iter()

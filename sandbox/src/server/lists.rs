@@ -103,7 +103,7 @@ impl Shared {
             R::CallLogs => 50,
             _ => 500,
         };
-        let limit = params.limit(max)?;
+        let limit = self.v1_page_size(r, params.limit(max)?);
         let start = params.number("start")?.unwrap_or(0);
         let mut q = match r {
             R::Notes | R::Leads | R::ArchivedLeads | R::Files => {

@@ -60,6 +60,14 @@ pub struct SandboxOptions {
     pub deny: Vec<(String, u16)>,
     /// Failures injected into answers; none by default.
     pub faults: Faults,
+    /// The largest page the v1 offset lists that document no maximum serve, whatever `limit`
+    /// asks (Pipedrive documents a cap only for files and call logs, so a client may meet a
+    /// lower one anywhere else). `None`: the `limit` asked, up to 500.
+    pub page_cap: Option<u64>,
+    /// Leads (live and archived) carry milliseconds in `add_time` and `update_time`
+    /// (`2024-03-05T10:20:30.676Z`), as Pipedrive's leads do; `updated_since` and the sort
+    /// still go by the whole second. Off: whole seconds, like the other resources.
+    pub lead_time_millis: bool,
     /// Loopback port to listen on; 0 lets the system choose.
     pub port: u16,
     /// When set, the fake clock starts at this instant and stands still but for
@@ -91,6 +99,8 @@ impl Default for SandboxOptions {
             daily_token_budget: None,
             deny: Vec::new(),
             faults: Faults::default(),
+            page_cap: None,
+            lead_time_millis: false,
             port: 0,
             frozen_clock: None,
         }
@@ -157,6 +167,8 @@ struct Shared {
     webhook_writes: Mutex<()>,
     /// A test's changes to the data between requests (`Sandbox::on_request`).
     hook: Mutex<Option<world::Hook>>,
+    /// The first two cursors the list of `Faults::cursor_cycle` answered (A and B).
+    cycle: Mutex<Vec<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -173,7 +185,7 @@ impl Sandbox {
         let frozen = opts.frozen_clock.is_some();
         let budget = opts.daily_token_budget;
         let shared = Arc::new(Shared {
-            data: Dataset::new(opts.seed, opts.size),
+            data: Dataset::new(opts.seed, opts.size).with_lead_millis(opts.lead_time_millis),
             opts,
             addr,
             clock: Clock {
@@ -195,6 +207,7 @@ impl Sandbox {
             stop: AtomicBool::new(false),
             webhook_writes: Mutex::new(()),
             hook: Mutex::new(None),
+            cycle: Mutex::new(Vec::new()),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()

@@ -7,7 +7,20 @@ use serde_json::{json, Value};
 
 use super::http::{bad_request, ok, Response};
 use super::params::Params;
+use super::Shared;
 use crate::data::{Key, Resource};
+
+impl Shared {
+    /// How many records a v1 offset page of `r` holds when `limit` are asked for: fewer when
+    /// `SandboxOptions::page_cap` says so, except on the endpoints whose maximum Pipedrive
+    /// documents (files 100, call logs 50), which the limit check already enforces.
+    pub(super) fn v1_page_size(&self, r: Resource, limit: u64) -> u64 {
+        match (r, self.opts.page_cap) {
+            (Resource::Files | Resource::CallLogs, _) | (_, None) => limit,
+            (_, Some(cap)) => limit.min(cap.max(1)),
+        }
+    }
+}
 
 /// The pagination block of a v1 offset list, in the form the client's model gives for that
 /// endpoint; a client that relies on more than the model promises fails here.

@@ -3,7 +3,7 @@
 
 use super::http::{Request, Response};
 use super::legacy::Legacy;
-use super::params::Params;
+use super::params::{split_target, Params};
 use super::Shared;
 use crate::data::Resource;
 
@@ -15,6 +15,10 @@ pub(super) enum Route {
     Me,
     /// A collection under the parent whose id is in the path, e.g. `/v1/notes/{id}/comments`.
     Child(Resource, String),
+    /// One record of a resource children hang from, `GET {list}/{id}` (e.g.
+    /// `/api/v2/products/{id}`): what a client asks to tell a parent that went away from a
+    /// child endpoint it cannot use.
+    Item(Resource, String),
     /// A child collection whose parents are named in the query (`deal_ids`, `board_id`).
     Children(Resource),
     /// A field-definitions list: v2 cursor pages, v1 offset pages (lead fields) or all at once
@@ -44,14 +48,17 @@ impl Route {
                 ["deals", "products"] => Route::Children(R::DealProducts),
                 ["deals", "installments"] => Route::Children(R::DealInstallments),
                 ["deals", id, "products"] => Route::Child(R::DealProducts, id.to_string()),
+                ["deals", id] => Route::Item(R::Deals, id.to_string()),
                 ["products", id, "variations"] => {
                     Route::Child(R::ProductVariations, id.to_string())
                 }
+                ["products", id] => Route::Item(R::Products, id.to_string()),
                 ["projects"] => Route::CursorList(R::Projects),
                 ["projects", "archived"] => Route::CursorList(R::ArchivedProjects),
                 ["tasks"] => Route::CursorList(R::Tasks),
                 ["projectTemplates"] => Route::CursorList(R::ProjectTemplates),
                 ["boards"] => Route::FullList(R::ProjectBoards),
+                ["boards", id] => Route::Item(R::ProjectBoards, id.to_string()),
                 ["phases"] => Route::Children(R::ProjectPhases),
                 ["dealFields"] => Route::Fields(R::DealFields),
                 ["personFields"] => Route::Fields(R::PersonFields),
@@ -79,6 +86,11 @@ impl Route {
             ["currencies"] => Route::FullList(R::Currencies),
             ["filters"] => Route::FullList(R::Filters),
             ["users", "me"] => Route::Me,
+            ["users", id] => Route::Item(R::Users, id.to_string()),
+            ["notes", id] => Route::Item(R::Notes, id.to_string()),
+            ["roles", id] => Route::Item(R::Roles, id.to_string()),
+            ["permissionSets", id] => Route::Item(R::PermissionSets, id.to_string()),
+            ["mailbox", "mailThreads", id] => Route::Item(R::MailThreads, id.to_string()),
             ["leads", "archived"] => Route::OffsetList(R::ArchivedLeads),
             ["leadSources"] => Route::FullList(R::LeadSources),
             ["goals", "find"] => Route::FullList(R::Goals),
@@ -124,6 +136,9 @@ impl Route {
             Route::Webhook(_) => return 6,
             // v1 lists.
             Route::Legacy(_) => return 20,
+            // "Get single entity": 2 in v1, half that in v2.
+            Route::Item(R::Deals | R::Products | R::ProjectBoards, _) => return 1,
+            Route::Item(..) => return 2,
             Route::CursorList(r)
             | Route::OffsetList(r)
             | Route::FullList(r)
@@ -189,11 +204,21 @@ impl Shared {
                 Ok(self.add_webhook(request))
             }
             Route::Webhook(id) => Ok(self.delete_webhook(id)),
-            Route::CursorList(r) => self.cursor_list(*r, params),
+            Route::CursorList(r) => {
+                let page = self.cursor_list(*r, params);
+                let cycled = self.opts.faults.cursor_cycle.as_deref();
+                match page {
+                    Ok(page) if cycled.is_some_and(|p| split_target(&request.target).0 == p) => {
+                        Ok(self.cycle_cursor(params.get("cursor"), page))
+                    }
+                    other => other,
+                }
+            }
             Route::OffsetList(r) => self.offset_list(*r, params),
             Route::FullList(r) => Ok(self.full_list(*r, params)),
             Route::Me => Ok(self.me()),
             Route::Child(r, id) => self.child(*r, id, params),
+            Route::Item(r, id) => self.item(*r, id, params),
             Route::Children(r) => self.children(*r, params),
             Route::Fields(r) => self.field_list(*r, params),
             Route::Legacy(legacy) => self.legacy(*legacy, params),

@@ -20,6 +20,9 @@ pub struct StreamStats {
     pub skipped: Option<String>,
     /// Parents that disappeared between being listed and their children being asked for.
     pub vanished_parents: u64,
+    /// Parent lists the token's user may not read, each with the reason: their records'
+    /// children were left out, the other parents' were read.
+    pub denied_parents: Vec<String>,
     /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).
     pub state: Option<Value>,
 }
@@ -69,9 +72,11 @@ impl<'a> Emitter<'a> {
     }
 
     /// The state of this stream with its cursor at `at`, and the custom field names handed
-    /// out so far, so the next sync keeps them.
+    /// out so far, so the next sync keeps them. The cursor is never finer than the server's
+    /// filter: in whole seconds, rounded down, so that a sync resumed from it reads again
+    /// the records of that second that came after `at` in the list.
     fn state(&self, field: &str, at: DateTime<Utc>) -> Value {
-        let mut state = json!({ field: time::format(at) });
+        let mut state = json!({ field: time::format(time::floor_second(at)) });
         if let Some(s) = self.shaper {
             s.annotate_state(&mut state);
         }

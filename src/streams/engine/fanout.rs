@@ -1,13 +1,20 @@
 //! Child streams read through their parents: the parents listed in the window, then their
 //! children asked for, in batches where the API takes many ids, each child given its parent.
+//!
+//! A failure costs only what failed. A parent list the user may not read leaves out its own
+//! parents' children, not the other parents' (the stream is skipped only when every parent
+//! list is refused). A 404 or 410 on one parent's children asks for the parent itself once:
+//! gone, it is a vanished parent, counted and passed over; there, the child endpoint is what
+//! is missing, and the stream is skipped with that reason. A 402 or 403 on a child request
+//! refuses the endpoint as a whole.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::emit::Emitter;
 use super::interfaces::Sink;
-use super::listing::{list, passes, Listed};
+use super::listing::{list, passes, Ended, Listed};
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::record::Record;
@@ -25,7 +32,7 @@ pub(super) fn read_children(
     window: &Window,
     em: &mut Emitter,
     out: &mut dyn Sink,
-) -> Result<Listed> {
+) -> Result<Ended> {
     let mut first_child = true;
     let mut jobs = Vec::new();
     for name in parent.streams {
@@ -34,10 +41,11 @@ pub(super) fn read_children(
         jobs.extend(passes(pdef).into_iter().map(|extra| (pdef, extra)));
     }
     let last_job = jobs.len();
+    let mut refused_lists = Vec::new();
     for (i, (pdef, extra)) in jobs.into_iter().enumerate() {
         let per_page = pdef.checkpoints_per_page() && i + 1 == last_job;
         let mut parent_requests = 0;
-        let mut denied: Option<HttpError> = None;
+        let mut refused: Option<String> = None;
         let listed = list(
             client,
             pdef,
@@ -51,18 +59,19 @@ pub(super) fn read_children(
                     .into_iter()
                     .map(|(p, t)| (p.get("id").unwrap_or(Value::Null), t))
                     .collect();
-                denied = fan_out(
+                refused = fan_out(
                     client,
                     def,
                     parent,
+                    pdef,
                     window,
                     parents,
                     &mut first_child,
                     em,
                     out,
                 )?;
-                if denied.is_some() {
-                    return Err(anyhow!("denied"));
+                if refused.is_some() {
+                    return Err(anyhow!("refused"));
                 }
                 match (per_page, last) {
                     (true, Some(at)) => em.checkpoint(out, at.max(window.lower)),
@@ -71,31 +80,47 @@ pub(super) fn read_children(
             },
         );
         em.count(parent_requests, pdef.tokens);
-        if let Some(e) = denied {
-            return Ok(Listed::Denied(e));
+        if let Some(reason) = refused {
+            return Ok(Ended::Skipped(reason));
         }
-        match listed? {
-            Listed::Done => {}
-            Listed::Denied(e) => return Ok(Listed::Denied(e)),
+        if let Listed::Denied(e) = listed? {
+            refused_lists.push(parent_list(pdef, &extra, &e));
         }
     }
-    Ok(Listed::Done)
+    if refused_lists.len() == last_job {
+        return Ok(Ended::Skipped(format!(
+            "the user may read none of its parent lists: {}",
+            refused_lists.join("; ")
+        )));
+    }
+    em.stats.denied_parents.extend(refused_lists);
+    Ok(Ended::Read)
 }
 
-/// Asks for the children of `parents` (ids with update times), in batches where the API takes
-/// many ids, and writes them. `Some` when the stream's very first request says the token's user
-/// may not read it; a parent that went away since it was listed is counted and passed over.
+/// A parent list the user may not read, and why, as a warning names it.
+pub(super) fn parent_list(pdef: &StreamDef, extra: &[(&str, String)], e: &HttpError) -> String {
+    let pass: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    match pass.is_empty() {
+        true => format!("{} ({e})", pdef.name),
+        false => format!("{} with {} ({e})", pdef.name, pass.join("&")),
+    }
+}
+
+/// Asks for the children of `parents` (ids with update times, listed by `pdef`), in batches
+/// where the API takes many ids, and writes them. `Some(reason)` when the token's user may not
+/// read this stream; a parent that went away since it was listed is counted and passed over.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn fan_out(
     client: &Client,
     def: &StreamDef,
     parent: Parent,
+    pdef: &StreamDef,
     window: &Window,
     parents: Vec<(Value, Option<DateTime<Utc>>)>,
     first_child: &mut bool,
     em: &mut Emitter,
     out: &mut dyn Sink,
-) -> Result<Option<HttpError>> {
+) -> Result<Option<String>> {
     let child_window = window.children();
     let groups: Vec<Vec<(Value, Option<DateTime<Utc>>)>> = match parent.fanout {
         Fanout::Batch { size, .. } => parents.chunks(size).map(<[_]>::to_vec).collect(),
@@ -128,18 +153,65 @@ pub(super) fn fan_out(
             },
         );
         em.count(requests, def.tokens);
-        match listed? {
-            Listed::Done => {}
-            Listed::Denied(e) if *first_child => return Ok(Some(e)),
-            // The parent went away since it was listed: nothing to read for it.
-            Listed::Denied(_) => {
-                em.stats.vanished_parents += 1;
+        let e = match listed? {
+            Listed::Done => {
+                *first_child = false;
                 continue;
             }
+            Listed::Denied(e) => e,
+        };
+        match (e.status(), parent.fanout) {
+            (Some(404 | 410), Fanout::Path) => {
+                let id = &group[0].0;
+                if !parent_exists(client, pdef, id, em)? {
+                    // Gone since it was listed: it has no children to read.
+                    em.stats.vanished_parents += 1;
+                    continue;
+                }
+                if !*first_child {
+                    bail!(
+                        "{e}, although {} {} exists and the children of other parents were read",
+                        pdef.name,
+                        id_text(id)
+                    );
+                }
+                return Ok(Some(format!(
+                    "{e}, although {} {} exists: the endpoint is unavailable to this account",
+                    pdef.name,
+                    id_text(id)
+                )));
+            }
+            // 402, 403, or a batch of parents answering 404: the endpoint as a whole.
+            (Some(402 | 403), _) => return Ok(Some(e.to_string())),
+            _ if *first_child => return Ok(Some(e.to_string())),
+            _ => bail!("{e}, although the children of other parents were read"),
         }
-        *first_child = false;
     }
     Ok(None)
+}
+
+/// Whether a parent whose children answered 404 still exists: one request for the parent
+/// itself (1 token in v2, 2 in v1), counted with the stream.
+fn parent_exists(client: &Client, pdef: &StreamDef, id: &Value, em: &mut Emitter) -> Result<bool> {
+    let item = pdef.item.ok_or_else(|| {
+        anyhow!(
+            "{} has no single-record path to tell a vanished record from a missing endpoint",
+            pdef.name
+        )
+    })?;
+    let path = item.replace("{id}", &id_text(id));
+    em.count(1, if path.starts_with("/api/v2/") { 1 } else { 2 });
+    match client.get_json(&path, &[]) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.status(), Some(404 | 410)) => Ok(false),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "asking whether {} {} still exists, as its children answered 404",
+                pdef.name,
+                id_text(id)
+            )
+        }),
+    }
 }
 
 /// Gives a child record its parent's id and update time where the stream asks for them.

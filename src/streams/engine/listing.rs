@@ -5,7 +5,7 @@ use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 
-use super::paging::{parse_page, PageToken};
+use super::paging::{parse_page, Pager};
 use super::window::{Place, Window};
 use crate::http::{Client, HttpError};
 use crate::streams::page::Envelope;
@@ -17,6 +17,14 @@ pub(super) enum Listed {
     Done,
     /// The first page was refused in a way that means "you may not read this".
     Denied(HttpError),
+}
+
+/// How reading a stream ended, short of failing.
+pub(super) enum Ended {
+    /// Every record it may read was read.
+    Read,
+    /// The token's user may not read it at all: why.
+    Skipped(String),
 }
 
 /// Every record of a stream, written nowhere: what the field definitions are read with.
@@ -58,9 +66,10 @@ pub(super) fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
     }
 }
 
-/// Pages through one list, calling `on_page` with each page's records that fall in `window`
-/// (with their update times, v1 times already rewritten) and the update time of the page's
-/// last record. Stops early where the sort order says the rest is outside the window.
+/// Pages through one list, calling `on_page` with each page's new records that fall in
+/// `window` (with their update times, v1 times already rewritten) and the latest update time
+/// among them. Stops early where the sort order says the rest is outside the window. Where
+/// each page starts and when the list ends is `paging`'s to say.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn list(
     client: &Client,
@@ -77,56 +86,58 @@ pub(super) fn list(
 ) -> Result<Listed> {
     let mut base = base_query(def, window, incremental);
     base.extend(extra.iter().cloned());
-    let mut token = PageToken::First;
+    let mut pager = Pager::new(def, window);
+    let mut first = true;
     loop {
         let mut query = base.clone();
-        match (&token, def.paging) {
-            (PageToken::Cursor(c), _) => query.push(("cursor", c.clone())),
-            (PageToken::Start(s), _) => query.push(("start", s.to_string())),
-            (PageToken::First, Paging::Offset { .. }) => query.push(("start", "0".to_string())),
-            (PageToken::First, _) => {}
+        for (k, v) in pager.params() {
+            match query.iter_mut().find(|(name, _)| *name == k) {
+                Some(param) => param.1 = v,
+                None => query.push((k, v)),
+            }
         }
         *requests += 1;
-        // Set by the one parse of the page that succeeds: where the next page starts, or why
-        // the listing cannot go on.
-        let mut outcome: Option<Result<Option<PageToken>>> = None;
+        // Set by the one parse of the page that succeeds: whether the list goes on, or why
+        // the listing cannot.
+        let mut outcome: Option<Result<bool>> = None;
         let fetched = client.get_text(path, &query, |text| {
             let envelope = Envelope::parse(text)?;
-            outcome = Some(read_page(def, window, envelope, &token, &mut on_page));
+            outcome = Some(read_page(def, window, envelope, &mut pager, &mut on_page));
             Ok(())
         });
         match fetched {
             Ok(_) => {}
-            Err(e) if token == PageToken::First && may_not_read(&e) => {
-                return Ok(Listed::Denied(e))
-            }
+            Err(e) if first && may_not_read(&e) => return Ok(Listed::Denied(e)),
             Err(e) => return Err(e.into()),
         }
-        match outcome.expect("set when the page parsed")? {
-            Some(next) => token = next,
-            None => return Ok(Listed::Done),
+        first = false;
+        if !outcome.expect("set when the page parsed")? {
+            return Ok(Listed::Done);
         }
     }
 }
 
-/// One page's records in `window` to `on_page`; the token of the next page, `None` at the
-/// end of the list or of the window.
+/// One page's new records in `window` to `on_page`; whether the list goes on after it.
 fn read_page(
     def: &StreamDef,
     window: &Window,
     envelope: Envelope,
-    token: &PageToken,
+    pager: &mut Pager,
     on_page: &mut impl FnMut(
         Vec<(Record<'_>, Option<DateTime<Utc>>)>,
         Option<DateTime<Utc>>,
     ) -> Result<()>,
-) -> Result<Option<PageToken>> {
+) -> Result<bool> {
     let v1_times = def.v1_time_fields();
-    let page = parse_page(def.paging, def.records, envelope, token)?;
+    let page = parse_page(def.paging, def.records, envelope)?;
+    let Some(from) = pager.locate(def, &page.records)? else {
+        return Ok(true);
+    };
+    let tail = pager.tail(def, &page.records);
     let mut past_window = false;
     let mut kept = Vec::with_capacity(page.records.len());
     let mut last = None;
-    for mut record in page.records {
+    for mut record in page.records.into_iter().skip(from) {
         if !v1_times.is_empty() {
             record.normalize_v1(v1_times);
         }
@@ -143,7 +154,10 @@ fn read_page(
         kept.push((record, t));
     }
     on_page(kept, last)?;
-    Ok(page.next.filter(|_| !past_window))
+    if past_window {
+        return Ok(false);
+    }
+    pager.advance(tail, from, page.ahead)
 }
 
 /// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the
@@ -163,8 +177,7 @@ fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'sta
     }
     // Whole seconds, rounded down: Pipedrive's filters take seconds, and rounding down only
     // widens the window.
-    let secs =
-        |t: DateTime<Utc>| time::format(t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t));
+    let secs = |t: DateTime<Utc>| time::format(time::floor_second(t));
     match def.filter {
         ServerFilter::None => {}
         ServerFilter::Since => q.push(("updated_since", secs(window.lower))),

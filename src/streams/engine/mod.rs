@@ -8,13 +8,43 @@
 //!   ours, so a skewed clock cannot make us skip records). Full refresh reads `[start_date, ∞)`.
 //! - The server filters the window where it can; the engine filters every record again, so no
 //!   record updated before `start_date` is ever emitted whatever the endpoint supports.
-//! - When the server sorts by update time, each page ends with a checkpoint whose cursor is the
-//!   last record's update time. Records sharing that time are read again after a restart
-//!   (`updated_since` is inclusive): re-emitting is allowed, skipping is not. A STATE never
-//!   precedes its records. The last STATE of a stream sets the cursor to `upper`.
+//! - A cursor is never finer than the server's filter: checkpoints and final cursors are whole
+//!   seconds, rounded down, and a finer saved cursor is rounded down when read.
+//! - When the server sorts by update time, each page ends with a checkpoint at the second of
+//!   its last record. That second's records are read again after a restart (`updated_since` is
+//!   inclusive): re-emitting is allowed, skipping is not. A STATE never precedes its records.
+//!   The last STATE of a stream sets the cursor to `upper`.
+//!
+//! Why no record is skipped while the CRM changes under a sync. A record that existed when
+//! the sync started is updated before `upper`. Edited during the sync, it is updated at or
+//! after `upper`: out of this window, in the next one (which starts at this one's `upper`),
+//! so it is this sync's to miss. Deleted, it is nobody's to read. Every other record stays as
+//! it was, and only those must be read, however the others move around them in the lists:
+//! - v2 cursor lists: a cursor is a keyset (the last record's sort value and id, in Pipedrive
+//!   as in the sandbox), so the next page is every record after it in the order, wherever the
+//!   others went; `updated_until = upper` keeps edited records out of the list (products,
+//!   without it, are sorted oldest first and cut at `upper` by the engine). Correctness rests
+//!   on those two. A cursor answered twice fails the listing (`paging`).
+//! - Offset lists filtered by `updated_since`, oldest first (notes, leads), page by keyset:
+//!   a page asks from the second S of the last record read, at its place within S, and must
+//!   begin with it. Only records of S come before it there; they can leave (edited, deleted)
+//!   but not join (an edit moves a record to now). So either the page begins with it and the
+//!   rest follows, or one before it left and S is read again from its start. What is kept is
+//!   one record and a count within one second.
+//! - Other offset lists (newest first without a filter, or unsorted) look for the last record
+//!   read in the next page, then further back, so records added or removed before it cannot
+//!   hide one after it; when it is gone itself, the list is read again from the start. At
+//!   most 10 such restarts a listing, then the stream fails: never a silent skip.
+//! - Every list ends where the server says (`next_cursor` null or absent,
+//!   `more_items_in_collection` false), or at a page with nothing new where it says nothing;
+//!   never at a short page: a server may serve fewer records than asked.
+//! - A checkpoint at second S follows every record updated before S (oldest-first order); a
+//!   sync resumed from it reads S again. A final cursor, `upper`, follows a whole window read.
+//! - Children: a parent gone since it was listed costs its own children only, and a parent
+//!   list the user may not read costs only its records' children (`fanout`).
 //!
 //! Its parts: `window` (which update times a sync reads, and the saved cursor), `listing` (the
-//! requests of one list, page after page) and `paging` (where the next page starts), `fanout`
+//! requests of one list, page after page) and `paging` (where the next page starts, and where a list ends), `fanout`
 //! (child streams read through their parents) and `rider` (children read along their parents'
 //! own passes), `emit` (records and checkpoints written, and what a stream cost), `read` (one
 //! stream from start to end). The engine knows custom fields and the stdout writer only through

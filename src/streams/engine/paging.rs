@@ -1,31 +1,56 @@
-//! Where the next page starts: a page's records found in its envelope, and the cursor or offset
-//! of the page after it, refusing answers that would loop.
+//! Where the next page starts and where a list ends, for every list alike, so that no list
+//! can skip a record while the CRM changes under the sync (the engine's module docs say why).
+//!
+//! - Cursor lists follow `next_cursor` until it is null or absent; a cursor that comes back
+//!   (A, B, A) fails the listing instead of paging for ever.
+//! - Offset lists ask each page to begin with the last record of the one before (an overlap
+//!   of one) and check that it does. Lists sorted oldest first and filtered by `updated_since`
+//!   page by keyset: the next request filters from the whole second of that record and starts
+//!   at its place within that second; a page that does not begin with it means records of
+//!   that second left the list, and the second is read again from its start. Other offset
+//!   lists look for the record in the page, then further back (doubling the step), and read
+//!   the list again from the start when it cannot be found. Restarts are bounded.
+//! - An offset list ends when the server says `more_items_in_collection: false`, or, where it
+//!   says nothing, at a page with no record not seen before; never at a short page.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::window::Window;
 use crate::streams::page::{Envelope, Found};
 use crate::streams::record::Record;
-use crate::streams::{Paging, Records};
+use crate::streams::{time, Paging, Records, ServerFilter, Sort, StreamDef};
 
-/// Where the next page starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum PageToken {
-    First,
-    Cursor(String),
-    Start(u64),
-}
+/// How often one listing may start over (a second again, or the whole list) because the
+/// records it checks against moved; past that it fails rather than risk a skip.
+const MAX_RESTARTS: u32 = 10;
 
+/// A page's records and what the answer says of the pages after it.
 pub(super) struct Page<'a> {
     pub(super) records: Vec<Record<'a>>,
-    pub(super) next: Option<PageToken>,
+    pub(super) ahead: Ahead,
+}
+
+/// What an answer says of the pages after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ahead {
+    /// A list served whole.
+    Nothing,
+    /// `additional_data.next_cursor`: `None` when null, empty or absent.
+    Cursor(Option<String>),
+    /// `more_items_in_collection`: `None` when the answer has no pagination block.
+    More(Option<bool>),
 }
 
 pub(super) fn parse_page<'a>(
     paging: Paging,
     shape: Records,
     mut envelope: Envelope<'a>,
-    token: &PageToken,
 ) -> Result<Page<'a>> {
     if envelope.success == Some(json!(false)) {
         let err = envelope
@@ -46,62 +71,320 @@ pub(super) fn parse_page<'a>(
         Found::Nothing => Vec::new(),
         Found::Not(kind) => bail!("`{at}` is {kind}, not a list"),
     };
-    next_page(paging, &extra, records, token)
+    Ok(Page {
+        records,
+        ahead: ahead(paging, &extra)?,
+    })
 }
 
-/// Where the page after this one starts, from its `additional_data`.
-fn next_page<'a>(
-    paging: Paging,
-    extra: &Value,
-    records: Vec<Record<'a>>,
-    token: &PageToken,
-) -> Result<Page<'a>> {
-    let next = match paging {
-        Paging::Single => None,
-        Paging::Cursor { .. } => match &extra["next_cursor"] {
-            Value::String(c) if !c.is_empty() => {
-                if *token == PageToken::Cursor(c.clone()) {
-                    bail!("the API returned the same next_cursor twice ({c}); stopping instead of looping");
-                }
-                Some(PageToken::Cursor(c.clone()))
-            }
+fn ahead(paging: Paging, extra: &Value) -> Result<Ahead> {
+    Ok(match paging {
+        Paging::Single => Ahead::Nothing,
+        // The official models of some cursor lists (installments) have no `next_cursor`: its
+        // absence ends the list, as null does.
+        Paging::Cursor { .. } => Ahead::Cursor(match &extra["next_cursor"] {
+            Value::String(c) if !c.is_empty() => Some(c.clone()),
             Value::Null | Value::String(_) => None,
             other => bail!(
                 "`additional_data.next_cursor` is {}, not a string",
                 kind(other)
             ),
-        },
-        Paging::Offset { limit } => {
-            // Most v1 lists nest `pagination`; leads put its fields in `additional_data` itself;
-            // a few (mail threads, permission set assignments) say nothing, so a full page
-            // means there may be more.
+        }),
+        // Most v1 lists nest `pagination`; leads put its fields in `additional_data` itself;
+        // a few (mail threads, permission set assignments) say nothing.
+        Paging::Offset { .. } => {
             let p = if extra["pagination"].is_object() {
                 &extra["pagination"]
             } else {
                 extra
             };
-            let current = match token {
-                PageToken::Start(s) => *s,
-                _ => 0,
-            };
-            let more = match p["more_items_in_collection"].as_bool() {
-                Some(more) => more,
-                None => records.len() as u64 >= u64::from(limit),
-            };
-            if more {
-                let next = p["next_start"].as_u64().unwrap_or_else(|| {
-                    p["start"].as_u64().unwrap_or(current) + records.len() as u64
-                });
-                if next <= current {
-                    bail!("the API's next_start ({next}) does not move past start ({current}); stopping instead of looping");
-                }
-                Some(PageToken::Start(next))
-            } else {
-                None
+            Ahead::More(p["more_items_in_collection"].as_bool())
+        }
+    })
+}
+
+/// Where one listing stands: what its next request asks for, and the rules that move it on.
+pub(super) enum Pager {
+    Single,
+    Cursor(Cursors),
+    Offset(Offsets),
+}
+
+impl Pager {
+    pub(super) fn new(def: &StreamDef, window: &Window) -> Pager {
+        match def.paging {
+            Paging::Single => Pager::Single,
+            Paging::Cursor { .. } => Pager::Cursor(Cursors::default()),
+            Paging::Offset { .. } => {
+                let keyset = def.cursor.is_some()
+                    && def.filter != ServerFilter::None
+                    && matches!(def.sort, Sort::Ascending(_));
+                Pager::Offset(Offsets::new(keyset.then(|| second(window.lower))))
             }
         }
-    };
-    Ok(Page { records, next })
+    }
+
+    /// The paging parameters of the next request. An offset list read by keyset also moves its
+    /// `updated_since` (whole seconds), which replaces the window's in the query.
+    pub(super) fn params(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Pager::Single => Vec::new(),
+            Pager::Cursor(c) => c.next.iter().map(|c| ("cursor", c.clone())).collect(),
+            Pager::Offset(o) => {
+                let mut q = vec![("start", o.start.to_string())];
+                if let Some(s) = o.since.and_then(|s| DateTime::from_timestamp(s, 0)) {
+                    q.push(("updated_since", time::format(s)));
+                }
+                q
+            }
+        }
+    }
+
+    /// Where this page's new records begin; `None`: the page is not to be read, and the next
+    /// request says what to ask for instead.
+    pub(super) fn locate(&mut self, def: &StreamDef, records: &[Record]) -> Result<Option<usize>> {
+        match self {
+            Pager::Offset(o) => o.locate(records.len(), |i| identity(def, &records[i])),
+            Pager::Single | Pager::Cursor(_) => Ok(Some(0)),
+        }
+    }
+
+    /// What the next request needs to know of this page, taken before its records are used.
+    pub(super) fn tail(&self, def: &StreamDef, records: &[Record]) -> Tail {
+        match self {
+            Pager::Offset(_) => Tail::of(
+                records.len(),
+                |i| identity(def, &records[i]),
+                |i| def.cursor.and_then(|c| records[i].time(c)).map(second),
+            ),
+            _ => Tail::default(),
+        }
+    }
+
+    /// Moves on past a page whose new records began at `from`: `false` once the list ends.
+    pub(super) fn advance(&mut self, tail: Tail, from: usize, ahead: Ahead) -> Result<bool> {
+        match (self, ahead) {
+            (Pager::Single, _) => Ok(false),
+            (Pager::Cursor(c), Ahead::Cursor(next)) => c.advance(next),
+            (Pager::Offset(o), Ahead::More(more)) => o.advance(&tail, from, more),
+            (_, ahead) => bail!("a page of an unexpected shape: {ahead:?}"),
+        }
+    }
+}
+
+/// The whole second a time falls in, rounded down: what Pipedrive's filters compare.
+fn second(t: DateTime<Utc>) -> i64 {
+    time::floor_second(t).timestamp()
+}
+
+/// Who a record is, as the overlap check compares it: its primary key and update time as the
+/// API wrote them (a record edited since is another record: it moved), or its whole text when
+/// it carries no part of its key.
+fn identity(def: &StreamDef, record: &Record) -> String {
+    let parts: Vec<Option<&RawValue>> = def
+        .primary_key
+        .iter()
+        .chain(def.cursor.iter())
+        .map(|k| record.raw(k))
+        .collect();
+    if def.primary_key.iter().all(|k| record.raw(k).is_none()) {
+        return serde_json::to_string(record).unwrap_or_default();
+    }
+    parts
+        .iter()
+        .map(|p| p.map_or("", RawValue::get))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
+/// Cursor lists: the next cursor, and every cursor already followed (as hashes, so a list of
+/// millions of records keeps a few kilobytes).
+#[derive(Debug, Default)]
+pub(super) struct Cursors {
+    next: Option<String>,
+    seen: HashSet<u64>,
+}
+
+impl Cursors {
+    fn advance(&mut self, next: Option<String>) -> Result<bool> {
+        let Some(c) = next else { return Ok(false) };
+        let mut h = DefaultHasher::new();
+        c.hash(&mut h);
+        if !self.seen.insert(h.finish()) {
+            bail!(
+                "the API answered next_cursor {c} again, after {} other page(s): its pages go \
+                 round in a circle; stopping instead of reading them for ever",
+                self.seen.len()
+            );
+        }
+        self.next = Some(c);
+        Ok(true)
+    }
+}
+
+/// What the next offset request needs of a page: its length, its last record, and how many
+/// records at its end share that record's second.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Tail {
+    len: usize,
+    last: Option<String>,
+    second: Option<i64>,
+    run: usize,
+}
+
+impl Tail {
+    pub(super) fn of(
+        len: usize,
+        id: impl Fn(usize) -> String,
+        second: impl Fn(usize) -> Option<i64>,
+    ) -> Tail {
+        let Some(end) = len.checked_sub(1) else {
+            return Tail::default();
+        };
+        let s = second(end);
+        let run = match s {
+            Some(_) => (0..len).rev().take_while(|&i| second(i) == s).count(),
+            None => 0,
+        };
+        Tail {
+            len,
+            last: Some(id(end)),
+            second: s,
+            run,
+        }
+    }
+}
+
+/// The record the next offset page must hold: who it is, and where it was last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Anchor {
+    id: String,
+    /// Its position in the list (keyset: within its second's `updated_since` list).
+    at: u64,
+    /// How far before `at` the request now starts, while looking for it (0: at `at`).
+    back: u64,
+    /// The length of the page it ended, the widest step back that leaves no gap.
+    span: u64,
+}
+
+/// Offset paging with an overlap of one record, checked on every page (module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Offsets {
+    /// Keyset paging: the `updated_since` of the next request, in whole seconds.
+    since: Option<i64>,
+    keyset: bool,
+    start: u64,
+    anchor: Option<Anchor>,
+    restarts: u32,
+}
+
+impl Offsets {
+    /// Keyset paging from `since` (whole seconds) when given, plain offsets otherwise.
+    pub(super) fn new(since: Option<i64>) -> Offsets {
+        Offsets {
+            since,
+            keyset: since.is_some(),
+            start: 0,
+            anchor: None,
+            restarts: 0,
+        }
+    }
+
+    /// Checks the page (of `len` records, `id(i)` being who the i-th is) against the record
+    /// it must hold. `Some(i)`: its new records begin at i. `None`: ask again, from where
+    /// `start` now says.
+    pub(super) fn locate(
+        &mut self,
+        len: usize,
+        id: impl Fn(usize) -> String,
+    ) -> Result<Option<usize>> {
+        let Some(anchor) = &mut self.anchor else {
+            return Ok(Some(0));
+        };
+        if self.keyset {
+            if len > 0 && id(0) == anchor.id {
+                return Ok(Some(1));
+            }
+            // Records of the anchor's second left the list, or it did: read that second again.
+            self.restart()?;
+            return Ok(None);
+        }
+        if let Some(j) = (0..len).find(|&i| id(i) == anchor.id) {
+            return Ok(Some(j + 1));
+        }
+        if self.start == 0 {
+            // Not even at the list's start: it changed itself. This page is the start again.
+            self.restart()?;
+            return Ok(Some(0));
+        }
+        anchor.back = (anchor.back * 2).max(2);
+        if anchor.back > anchor.span {
+            self.restart()?;
+        } else {
+            self.start = anchor.at.saturating_sub(anchor.back);
+        }
+        Ok(None)
+    }
+
+    /// Moves past a page whose new records began at `from`, `more` being what the server says
+    /// of the rest. `false` once the list ends: the server says so, or, where it says nothing,
+    /// the page is empty or holds only the record it was checked against. (A page whose only
+    /// record after others is that record says that records moved, not that the list ended.)
+    pub(super) fn advance(&mut self, tail: &Tail, from: usize, more: Option<bool>) -> Result<bool> {
+        let nothing_new = tail.len <= from && from <= 1;
+        match more {
+            Some(false) => return Ok(false),
+            None if nothing_new => return Ok(false),
+            _ => {}
+        }
+        let Some(last) = &tail.last else {
+            bail!(
+                "the API says there is more after start {} but served no record; stopping \
+                 instead of asking again",
+                self.start
+            );
+        };
+        let asked = (
+            self.since,
+            self.start,
+            self.anchor.as_ref().map(|a| a.id.clone()),
+        );
+        match (self.keyset, tail.second) {
+            (true, Some(s)) if Some(s) != self.since => {
+                self.since = Some(s);
+                self.start = tail.run as u64 - 1;
+            }
+            _ => self.start += tail.len as u64 - 1,
+        }
+        self.anchor = Some(Anchor {
+            id: last.clone(),
+            at: self.start,
+            back: 0,
+            span: tail.len as u64,
+        });
+        if asked == (self.since, self.start, Some(last.clone())) {
+            bail!(
+                "the API served the same page again (start {}) while saying there is more; \
+                 stopping instead of looping",
+                self.start
+            );
+        }
+        Ok(true)
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.restarts += 1;
+        if self.restarts > MAX_RESTARTS {
+            bail!(
+                "the list changed under the sync {MAX_RESTARTS} times where this listing \
+                 stood, and each time it started that part over; stopping rather than risk \
+                 skipping a record (run the sync again)"
+            );
+        }
+        self.start = 0;
+        self.anchor = None;
+        Ok(())
+    }
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -119,22 +402,22 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    /// A page's records (as text) and next token, from a body given as a `Value`.
+    /// A page's records (as text) and what it says ahead, from a body given as a `Value`.
     struct Parsed {
         records: Vec<String>,
-        next: Option<PageToken>,
+        ahead: Ahead,
     }
 
-    fn page(paging: Paging, shape: Records, body: Value, token: &PageToken) -> Result<Parsed> {
+    fn page(paging: Paging, shape: Records, body: Value) -> Result<Parsed> {
         let text = body.to_string();
-        let p = parse_page(paging, shape, Envelope::parse(&text)?, token)?;
+        let p = parse_page(paging, shape, Envelope::parse(&text)?)?;
         Ok(Parsed {
             records: p
                 .records
                 .iter()
                 .map(|r| serde_json::to_string(r).unwrap())
                 .collect(),
-            next: p.next,
+            ahead: p.ahead,
         })
     }
 
@@ -144,7 +427,6 @@ mod tests {
             Paging::Single,
             Records::Nested("goals"),
             json!({"success": true, "data": {"goals": [{"id": "g1"}, {"id": "g2"}]}}),
-            &PageToken::First,
         )
         .unwrap();
         assert_eq!(nested.records, [r#"{"id":"g1"}"#, r#"{"id":"g2"}"#]);
@@ -152,7 +434,6 @@ mod tests {
             Paging::Single,
             Records::Object,
             json!({"success": true, "data": {"can_add": true}}),
-            &PageToken::First,
         )
         .unwrap();
         assert_eq!(one.records, [r#"{"can_add":true}"#]);
@@ -161,111 +442,273 @@ mod tests {
             json!({"success": true}),
         ] {
             for shape in [Records::Data, Records::Nested("goals"), Records::Object] {
-                let p = page(Paging::Single, shape, empty.clone(), &PageToken::First).unwrap();
+                let p = page(Paging::Single, shape, empty.clone()).unwrap();
                 assert!(p.records.is_empty(), "{empty} {shape:?}");
             }
         }
         let no_goals = json!({"success": true, "data": {"goals": null}});
-        let p = page(
-            Paging::Single,
-            Records::Nested("goals"),
-            no_goals,
-            &PageToken::First,
-        );
+        let p = page(Paging::Single, Records::Nested("goals"), no_goals);
         assert!(p.unwrap().records.is_empty());
-        let err = page(
-            Paging::Single,
-            Records::Data,
-            json!({"data": {"a": 1}}),
-            &PageToken::First,
-        );
+        let err = page(Paging::Single, Records::Data, json!({"data": {"a": 1}}));
         assert!(format!("{:#}", err.err().unwrap()).contains("is an object, not a list"));
     }
 
     #[test]
-    fn v2_cursor_pages() {
-        let p = page(
-            Paging::Cursor { limit: 500 },
-            Records::Data,
-            json!({"success": true, "data": [{"id": 1}], "additional_data": {"next_cursor": "abc"}}),
-            &PageToken::First,
-        )
-        .unwrap();
-        assert_eq!(p.records.len(), 1);
-        assert_eq!(p.next, Some(PageToken::Cursor("abc".into())));
-        let end = page(
-            Paging::Cursor { limit: 500 },
-            Records::Data,
-            json!({"success": true, "data": [], "additional_data": {"next_cursor": null}}),
-            &PageToken::Cursor("abc".into()),
-        )
-        .unwrap();
-        assert_eq!(end.next, None);
-        let looping = page(
-            Paging::Cursor { limit: 500 },
-            Records::Data,
-            json!({"success": true, "data": [], "additional_data": {"next_cursor": "abc"}}),
-            &PageToken::Cursor("abc".into()),
-        );
-        assert!(looping.is_err());
-    }
-
-    #[test]
-    fn v1_offset_pages() {
-        let p = page(
-            Paging::Offset { limit: 2 },
-            Records::Data,
-            json!({"success": true, "data": [{"id": 1}, {"id": 2}], "additional_data": {"pagination": {"start": 0, "limit": 2, "more_items_in_collection": true, "next_start": 2}}}),
-            &PageToken::First,
-        )
-        .unwrap();
-        assert_eq!(p.next, Some(PageToken::Start(2)));
-        let empty = page(
-            Paging::Offset { limit: 2 },
-            Records::Data,
-            json!({"success": true, "data": null, "additional_data": {"pagination": {"start": 2, "limit": 2, "more_items_in_collection": false}}}),
-            &PageToken::Start(2),
-        )
-        .unwrap();
-        assert!(empty.records.is_empty());
-        assert_eq!(empty.next, None);
-        let flat = page(
-            Paging::Offset { limit: 2 },
-            Records::Data,
-            json!({"success": true, "data": [{"id": "a"}, {"id": "b"}], "additional_data": {"start": 2, "limit": 2, "more_items_in_collection": true}}),
-            &PageToken::Start(2),
-        )
-        .unwrap();
+    fn what_pages_say_of_the_rest() {
+        let cursor = Paging::Cursor { limit: 500 };
+        let offset = Paging::Offset { limit: 500 };
+        let ahead = |paging, extra: Value| {
+            page(
+                paging,
+                Records::Data,
+                json!({"success": true, "data": [], "additional_data": extra}),
+            )
+            .map(|p| p.ahead)
+        };
         assert_eq!(
-            flat.next,
-            Some(PageToken::Start(4)),
-            "leads' flat form, without next_start"
+            ahead(cursor, json!({"next_cursor": "abc"})).unwrap(),
+            Ahead::Cursor(Some("abc".into()))
         );
-        let stuck = page(
-            Paging::Offset { limit: 2 },
-            Records::Data,
-            json!({"success": true, "data": [{"id": 1}], "additional_data": {"pagination": {"more_items_in_collection": true, "next_start": 2}}}),
-            &PageToken::Start(2),
+        for end in [
+            json!({"next_cursor": null}),
+            json!({"next_cursor": ""}),
+            json!({}),
+            Value::Null,
+        ] {
+            assert_eq!(
+                ahead(cursor, end.clone()).unwrap(),
+                Ahead::Cursor(None),
+                "{end}"
+            );
+        }
+        assert!(ahead(cursor, json!({"next_cursor": 5})).is_err());
+        assert_eq!(
+            ahead(
+                offset,
+                json!({"pagination": {"more_items_in_collection": true, "next_start": 2}})
+            )
+            .unwrap(),
+            Ahead::More(Some(true))
         );
-        assert!(stuck.is_err());
+        assert_eq!(
+            ahead(
+                offset,
+                json!({"start": 2, "limit": 2, "more_items_in_collection": false})
+            )
+            .unwrap(),
+            Ahead::More(Some(false)),
+            "leads' flat form"
+        );
+        assert_eq!(ahead(offset, Value::Null).unwrap(), Ahead::More(None));
     }
 
     #[test]
     fn unusable_pages_are_errors() {
-        assert!(page(Paging::Single, Records::Data, json!([1]), &PageToken::First).is_err());
+        assert!(page(Paging::Single, Records::Data, json!([1])).is_err());
         assert!(page(
             Paging::Single,
             Records::Data,
-            json!({"success": false, "error": "x"}),
-            &PageToken::First
+            json!({"success": false, "error": "x"})
         )
         .is_err());
         assert!(page(
             Paging::Single,
             Records::Data,
-            json!({"success": true, "data": "x"}),
-            &PageToken::First
+            json!({"success": true, "data": "x"})
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_cursor_seen_before_ends_in_an_error_however_far_back() {
+        let mut c = Cursors::default();
+        assert!(c.advance(Some("A".into())).unwrap());
+        assert!(c.advance(Some("B".into())).unwrap());
+        let e = c.advance(Some("A".into())).unwrap_err().to_string();
+        assert!(e.contains("next_cursor A again"), "{e}");
+        let mut c = Cursors::default();
+        assert!(!c.advance(None).unwrap(), "null or absent ends the list");
+    }
+
+    /// A page of records named by their letter, each in the second its digit says.
+    fn tail(page: &[(&str, i64)]) -> Tail {
+        Tail::of(page.len(), |i| page[i].0.to_string(), |i| Some(page[i].1))
+    }
+
+    fn locate(o: &mut Offsets, page: &[(&str, i64)]) -> Option<usize> {
+        o.locate(page.len(), |i| page[i].0.to_string()).unwrap()
+    }
+
+    /// Reads one page: where its new records begin, and whether the list goes on.
+    fn read(o: &mut Offsets, page: &[(&str, i64)], more: Option<bool>) -> (Option<usize>, bool) {
+        match locate(o, page) {
+            None => (None, true),
+            Some(from) => (Some(from), o.advance(&tail(page), from, more).unwrap()),
+        }
+    }
+
+    fn at(o: &Offsets) -> (Option<i64>, u64) {
+        (o.since, o.start)
+    }
+
+    #[test]
+    fn the_tail_counts_the_records_of_the_last_second() {
+        assert_eq!(tail(&[("a", 1), ("b", 2), ("c", 2)]).run, 2);
+        assert_eq!(tail(&[("a", 2), ("b", 2)]).run, 2);
+        assert_eq!(tail(&[]), Tail::default());
+        let unknown = Tail::of(2, |i| i.to_string(), |_| None);
+        assert_eq!((unknown.run, unknown.last.as_deref()), (0, Some("1")));
+    }
+
+    #[test]
+    fn keyset_pages_start_at_the_last_record_within_its_second() {
+        let mut o = Offsets::new(Some(0));
+        assert_eq!(at(&o), (Some(0), 0));
+        assert_eq!(
+            read(
+                &mut o,
+                &[("a", 1), ("b", 2), ("c", 3), ("d", 3)],
+                Some(true)
+            ),
+            (Some(0), true)
+        );
+        // d is the second record of second 3: the next page filters from 3, starts at 1.
+        assert_eq!(at(&o), (Some(3), 1));
+        assert_eq!(
+            read(
+                &mut o,
+                &[("d", 3), ("e", 3), ("f", 3), ("g", 3)],
+                Some(true)
+            ),
+            (Some(1), true)
+        );
+        // Still second 3: the group goes on past one page.
+        assert_eq!(at(&o), (Some(3), 4));
+        assert_eq!(
+            read(&mut o, &[("g", 3), ("h", 4)], Some(true)),
+            (Some(1), true)
+        );
+        assert_eq!(at(&o), (Some(4), 0));
+        assert_eq!(read(&mut o, &[("h", 4)], Some(false)), (Some(1), false));
+    }
+
+    #[test]
+    fn a_keyset_page_without_its_anchor_reads_the_second_again() {
+        let mut o = Offsets::new(Some(0));
+        read(&mut o, &[("a", 1), ("b", 5), ("c", 5)], Some(true));
+        assert_eq!(at(&o), (Some(5), 1));
+        // b was edited (it left second 5): the page at 1 begins with what followed c.
+        assert_eq!(read(&mut o, &[("d", 6)], Some(true)), (None, true));
+        assert_eq!(at(&o), (Some(5), 0), "second 5 from its start");
+        assert_eq!(
+            read(&mut o, &[("c", 5), ("d", 6)], Some(false)),
+            (Some(0), false)
+        );
+    }
+
+    #[test]
+    fn an_offset_page_finds_its_anchor_where_records_moved_it() {
+        let mut o = Offsets::new(None);
+        read(
+            &mut o,
+            &[("a", 0), ("b", 0), ("c", 0), ("d", 0)],
+            Some(true),
+        );
+        assert_eq!(at(&o), (None, 3));
+        // Two records were added before d: it is two places later, still on the page.
+        assert_eq!(
+            read(
+                &mut o,
+                &[("x", 0), ("y", 0), ("d", 0), ("e", 0)],
+                Some(true)
+            ),
+            (Some(3), true)
+        );
+        assert_eq!(at(&o), (None, 6));
+        // Three records before e went away: look back 2, then 4, where e is.
+        assert_eq!(
+            read(&mut o, &[("g", 0), ("h", 0)], Some(true)),
+            (None, true)
+        );
+        assert_eq!(at(&o), (None, 4));
+        assert_eq!(
+            read(&mut o, &[("f", 0), ("g", 0)], Some(true)),
+            (None, true)
+        );
+        assert_eq!(at(&o), (None, 2));
+        assert_eq!(
+            read(&mut o, &[("e", 0), ("f", 0), ("g", 0)], Some(false)),
+            (Some(1), false)
+        );
+    }
+
+    #[test]
+    fn an_anchor_that_cannot_be_found_reads_the_list_again_a_bounded_number_of_times() {
+        let mut o = Offsets::new(None);
+        read(&mut o, &[("a", 0), ("b", 0)], Some(true));
+        assert_eq!(at(&o), (None, 1));
+        // b went away: back 2 reaches the start, where b is not either: that page is read
+        // as the list's first.
+        assert_eq!(read(&mut o, &[("c", 0)], Some(true)), (None, true));
+        assert_eq!(at(&o), (None, 0));
+        assert_eq!(
+            read(&mut o, &[("a", 0), ("c", 0)], Some(true)),
+            (Some(0), true)
+        );
+        assert_eq!(o.restarts, 1);
+        // Further back than a page would leave a gap: start over.
+        let mut o = Offsets::new(None);
+        read(&mut o, &[("a", 0), ("b", 0), ("c", 0)], Some(true));
+        read(&mut o, &[("c", 0), ("d", 0), ("e", 0)], Some(true));
+        assert_eq!(at(&o), (None, 4));
+        assert_eq!(read(&mut o, &[("z", 0)], Some(true)), (None, true));
+        assert_eq!(at(&o), (None, 2));
+        assert_eq!(read(&mut o, &[("z", 0)], Some(true)), (None, true));
+        assert_eq!((at(&o), o.restarts), ((None, 0), 1));
+        let mut failed = None;
+        for _ in 0..=MAX_RESTARTS {
+            o.anchor = Some(Anchor {
+                id: "gone".into(),
+                at: 0,
+                back: 0,
+                span: 1,
+            });
+            if let Err(e) = o.locate(1, |_| "other".into()) {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+        assert!(failed
+            .unwrap()
+            .contains("stopping rather than risk skipping"));
+    }
+
+    #[test]
+    fn lists_end_where_the_server_says_or_at_a_page_with_nothing_new() {
+        // No pagination block: a short page is not the end; a page with nothing new is.
+        let mut o = Offsets::new(None);
+        assert_eq!(read(&mut o, &[("a", 0), ("b", 0)], None), (Some(0), true));
+        assert_eq!(read(&mut o, &[("b", 0)], None), (Some(1), false));
+        // Nothing new after the record checked against, but records came before it: they
+        // moved it, and what follows it is asked for.
+        let mut o = Offsets::new(None);
+        read(&mut o, &[("a", 0), ("b", 0)], None);
+        assert_eq!(read(&mut o, &[("x", 0), ("b", 0)], None), (Some(2), true));
+        assert_eq!(at(&o), (None, 2));
+        assert_eq!(read(&mut o, &[("b", 0), ("c", 0)], None), (Some(1), true));
+        // The server says there is no more: the end, whatever the page's length.
+        let mut o = Offsets::new(None);
+        assert_eq!(read(&mut o, &[("a", 0)], Some(false)), (Some(0), false));
+        // It says there is more, and serves the same page again: an error, not a loop.
+        let mut o = Offsets::new(None);
+        read(&mut o, &[("a", 0), ("b", 0)], Some(true));
+        let from = locate(&mut o, &[("b", 0)]).unwrap();
+        let e = o.advance(&tail(&[("b", 0)]), from, Some(true)).unwrap_err();
+        assert!(e.to_string().contains("same page again"), "{e}");
+        let mut o = Offsets::new(None);
+        assert!(
+            o.advance(&tail(&[]), 0, Some(true)).is_err(),
+            "more, but nothing served"
+        );
     }
 }

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::emit::{Emitter, StreamStats};
-use super::fanout::read_children;
+use super::fanout::{parent_list, read_children};
 use super::interfaces::{Shape, Sink};
-use super::listing::{list, passes, Listed};
-use super::rider::{Rider, RiderEnd};
+use super::listing::{list, passes, Ended, Listed};
+use super::rider::Rider;
 use super::window::Window;
 use crate::http::Client;
 use crate::streams::StreamDef;
@@ -27,12 +27,12 @@ pub fn read_stream(
     out: &mut dyn Sink,
 ) -> Result<StreamStats> {
     let mut em = Emitter::new(def, incremental, shaper);
-    let listed = match def.parent {
+    let ended = match def.parent {
         None => read_list(client, def, incremental, &window, &mut em, riders, out),
         Some(parent) => read_children(client, def, parent, incremental, &window, &mut em, out),
     };
-    let listed = match listed {
-        Ok(listed) => listed,
+    let ended = match ended {
+        Ok(ended) => ended,
         Err(e) => {
             for r in riders.iter_mut() {
                 r.parent_failed(def, &e);
@@ -40,14 +40,8 @@ pub fn read_stream(
             return Err(e);
         }
     };
-    if let Listed::Denied(e) = listed {
-        for r in riders.iter_mut() {
-            r.end.get_or_insert(RiderEnd::Denied(format!(
-                "its parent stream {} may not be read: {e}",
-                def.name
-            )));
-        }
-        em.stats.skipped = Some(e.to_string());
+    if let Ended::Skipped(reason) = ended {
+        em.stats.skipped = Some(reason);
         return Ok(em.stats);
     }
     em.finish(out, &window)?;
@@ -65,7 +59,7 @@ fn read_list(
     em: &mut Emitter,
     riders: &mut [Rider],
     out: &mut dyn Sink,
-) -> Result<Listed> {
+) -> Result<Ended> {
     let passes = passes(def);
     let per_page = def.checkpoints_per_page() && passes.len() == 1;
     let last_pass = passes.len();
@@ -104,15 +98,19 @@ fn read_list(
                     em.checkpoint(out, at.max(window.lower))?;
                 }
                 for (rider, checkpoint) in riders.iter_mut().zip(&rider_checkpoints) {
-                    rider.ride(client, &parents, *checkpoint, out)?;
+                    rider.ride(client, def, &parents, *checkpoint, out)?;
                 }
                 Ok(())
             },
         );
         em.count(requests, def.tokens);
         if let Listed::Denied(e) = listed? {
-            return Ok(Listed::Denied(e));
+            // The riders read the children of this stream's records: none of them.
+            for r in riders.iter_mut() {
+                r.parent_denied(parent_list(def, &extra, &e));
+            }
+            return Ok(Ended::Skipped(e.to_string()));
         }
     }
-    Ok(Listed::Done)
+    Ok(Ended::Read)
 }

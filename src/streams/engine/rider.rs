@@ -63,10 +63,11 @@ impl<'a> Rider<'a> {
     }
 
     /// Reads the children of one page of parents (`parents`: ids with update times, all in
-    /// the parent stream's window), checkpointing after them when `checkpoint`.
+    /// the window of `pdef`, the parent stream), checkpointing after them when `checkpoint`.
     pub(super) fn ride(
         &mut self,
         client: &Client,
+        pdef: &StreamDef,
         parents: &[(Value, Option<DateTime<Utc>>)],
         checkpoint: bool,
         out: &mut dyn Sink,
@@ -84,15 +85,16 @@ impl<'a> Rider<'a> {
             client,
             self.def,
             self.parent,
+            pdef,
             &self.window,
             mine,
             &mut self.first_child,
             &mut self.em,
             out,
         )
-        .and_then(|denied| {
-            if let Some(e) = denied {
-                self.end = Some(RiderEnd::Denied(e.to_string()));
+        .and_then(|refused| {
+            if let Some(reason) = refused {
+                self.end = Some(RiderEnd::Denied(reason));
                 return Ok(());
             }
             match (checkpoint, last) {
@@ -109,6 +111,12 @@ impl<'a> Rider<'a> {
             }
             Ok(()) => Ok(()),
         }
+    }
+
+    /// A parent list the user may not read (`reason` names it): the children of its records
+    /// are left out, the other parents' are read.
+    pub(super) fn parent_denied(&mut self, reason: String) {
+        self.em.stats.denied_parents.push(reason);
     }
 
     pub(super) fn parent_failed(&mut self, parent: &StreamDef, e: &anyhow::Error) {
@@ -129,6 +137,14 @@ impl<'a> Rider<'a> {
             Some(RiderEnd::Failed(e)) => Err(e),
             Some(RiderEnd::Denied(reason)) => {
                 self.em.stats.skipped = Some(reason);
+                Ok(self.em.stats)
+            }
+            None if self.em.stats.denied_parents.len() == self.parent.streams.len() => {
+                let lists = std::mem::take(&mut self.em.stats.denied_parents);
+                self.em.stats.skipped = Some(format!(
+                    "the user may read none of its parent lists: {}",
+                    lists.join("; ")
+                ));
                 Ok(self.em.stats)
             }
             None if !parents_read => Err(anyhow!(

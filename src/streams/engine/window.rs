@@ -24,7 +24,10 @@ pub(super) enum Place {
 }
 
 impl Window {
-    /// The window of an incremental stream given `start_date`, the saved cursor and the sync's start.
+    /// The window of an incremental stream given `start_date`, the saved cursor and the sync's
+    /// start. A cursor finer than a second (as older versions saved them) is rounded down:
+    /// Pipedrive filters by the second, and the records of the cursor's second that come
+    /// after it in the list were not read.
     pub fn incremental(
         start: DateTime<Utc>,
         cursor: Option<DateTime<Utc>>,
@@ -32,7 +35,7 @@ impl Window {
     ) -> Window {
         Window {
             start,
-            lower: cursor.map_or(start, |c| c.max(start)),
+            lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
             upper: Some(upper),
         }
     }
@@ -118,6 +121,16 @@ mod tests {
             "upper bound is exclusive"
         );
         assert_eq!(w.place(None), Place::In);
+        let fine = Window::incremental(
+            t("2024-01-01T00:00:00Z"),
+            Some(t("2024-06-01T10:20:12.676Z")),
+            t("2025-01-01T00:00:00Z"),
+        );
+        assert_eq!(
+            fine.place(Some(t("2024-06-01T10:20:12.100Z"))),
+            Place::In,
+            "a cursor is read in whole seconds"
+        );
         assert_eq!(w.final_cursor(), Some(t("2025-01-01T00:00:00Z")));
         let ahead = Window::incremental(
             t("2024-01-01T00:00:00Z"),

@@ -257,3 +257,59 @@ fn new_endpoints_cost_their_tokens() {
     let costs: Vec<u64> = sandbox.requests().iter().map(|e| e.token_cost).collect();
     assert_eq!(costs, targets.map(|(_, cost)| cost));
 }
+
+#[test]
+fn single_records_of_parents_are_served_until_they_are_gone() {
+    let sandbox = start(60);
+    let mut client = Client::new(&sandbox);
+    let data = sandbox.dataset();
+    for (r, path) in [
+        (Resource::Deals, "/api/v2/deals"),
+        (Resource::ArchivedDeals, "/api/v2/deals"),
+        (Resource::Products, "/api/v2/products"),
+        (Resource::ProjectBoards, "/api/v2/boards"),
+        (Resource::Users, "/v1/users"),
+        (Resource::Notes, "/v1/notes"),
+        (Resource::Roles, "/v1/roles"),
+        (Resource::PermissionSets, "/v1/permissionSets"),
+        (Resource::MailThreads, "/v1/mailbox/mailThreads"),
+    ] {
+        let record = data.records(r)[1].clone();
+        let id = record["id"]
+            .as_str()
+            .map_or(record["id"].to_string(), str::to_string);
+        let reply = client.get(&format!("{path}/{id}"));
+        assert_eq!(reply.status, 200, "{path}/{id}: {}", reply.body);
+        assert_eq!(
+            reply.body,
+            json!({"success": true, "data": record}),
+            "{path}"
+        );
+        let cost = sandbox.requests().last().unwrap().token_cost;
+        assert_eq!(cost, if path.starts_with("/v1/") { 2 } else { 1 }, "{path}");
+    }
+    let unknown = client.get("/api/v2/products/99999");
+    assert_eq!(
+        (unknown.status, unknown.body["error"].as_str()),
+        (404, Some("Product not found"))
+    );
+    assert_eq!(unknown.body["error_info"], ERROR_INFO);
+    assert_eq!(client.get("/api/v2/products/abc").status, 400);
+
+    // A product deleted leaves its list: it and its variations answer 404 from then on.
+    let product = data.records(Resource::Products)[3]["id"].clone();
+    sandbox.delete(Resource::Products, &product);
+    for path in [
+        format!("/api/v2/products/{product}"),
+        format!("/api/v2/products/{product}/variations"),
+    ] {
+        let reply = client.get(&path);
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.body["success"], false);
+    }
+    // A deleted deal stays listed (`status=deleted`), and so readable.
+    let deal = data.records(Resource::Deals)[2]["id"].clone();
+    sandbox.delete(Resource::Deals, &deal);
+    let reply = client.get(&format!("/api/v2/deals/{deal}"));
+    assert_eq!(reply.body["data"]["status"], "deleted");
+}

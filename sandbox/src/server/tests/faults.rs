@@ -178,3 +178,39 @@ fn truncated_and_slow_answers() {
     assert_eq!(&first, b"HTTP/1.1 200");
     assert_eq!(slow.requests()[0].fault.as_deref(), Some("slow"));
 }
+
+#[test]
+fn a_cursor_cycle_pages_in_a_circle() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 40,
+        burst_limit: 100_000,
+        faults: Faults {
+            cursor_cycle: Some("/api/v2/deals".into()),
+            ..Faults::default()
+        },
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let next = |reply: &Reply| reply.body["additional_data"]["next_cursor"].clone();
+    let a = next(&client.get("/api/v2/deals?limit=5"));
+    let b = next(&client.get(&format!(
+        "/api/v2/deals?limit=5&cursor={}",
+        a.as_str().unwrap()
+    )));
+    assert_ne!(a, b);
+    for _ in 0..3 {
+        let again = client.get(&format!(
+            "/api/v2/deals?limit=5&cursor={}",
+            b.as_str().unwrap()
+        ));
+        assert_eq!(next(&again), a, "page B points back at A");
+        let page_a = client.get(&format!(
+            "/api/v2/deals?limit=5&cursor={}",
+            a.as_str().unwrap()
+        ));
+        assert_eq!(next(&page_a), b);
+    }
+    // Other lists page as usual.
+    assert_eq!(client.walk_cursor("/api/v2/persons?limit=7").len(), 40);
+}

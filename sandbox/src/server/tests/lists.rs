@@ -486,3 +486,75 @@ fn a_frozen_clock_moves_only_when_advanced() {
     let touched = sandbox.touch(Resource::Persons, &json!(1));
     assert_eq!(touched["update_time"], "2026-02-02T09:00:01Z");
 }
+
+#[test]
+fn a_page_cap_serves_fewer_rows_than_asked_where_no_maximum_is_documented() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 260,
+        burst_limit: 100_000,
+        page_cap: Some(7),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let notes = client.get("/v1/notes?limit=500&start=0");
+    assert_eq!(notes.ids().len(), 7);
+    assert_eq!(
+        notes.body["additional_data"]["pagination"],
+        json!({"start": 0, "limit": 7, "more_items_in_collection": true, "next_start": 7})
+    );
+    let data = sandbox.dataset();
+    assert_eq!(
+        client.walk_offset("/v1/notes?limit=500").len(),
+        data.records(Resource::Notes).len()
+    );
+    assert_eq!(
+        client
+            .walk_blind("/v1/mailbox/mailThreads?folder=inbox", 500)
+            .len(),
+        client
+            .walk_blind("/v1/mailbox/mailThreads?folder=inbox", 3)
+            .len()
+    );
+    let role = data.records(Resource::Roles)[0]["id"].clone();
+    let assignments = client.get(&format!("/v1/roles/{role}/assignments?limit=500"));
+    assert!(assignments.ids().len() <= 7);
+    // Documented maximums are the server's only caps there.
+    assert_eq!(client.get("/v1/files?limit=100").ids().len(), 100);
+    assert_eq!(client.get("/v1/callLogs?limit=50").ids().len(), 26);
+    assert_eq!(client.get("/api/v2/persons?limit=500").ids().len(), 260);
+}
+
+#[test]
+fn lead_times_can_carry_milliseconds_that_filters_ignore() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 120,
+        lead_time_millis: true,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let leads = client.walk_offset_rows("/v1/leads?limit=500&sort=update_time%20ASC");
+    assert_eq!(leads.len(), 120);
+    let millis = |l: &Value| l["update_time"].as_str().unwrap()[20..23].to_string();
+    assert!(leads
+        .iter()
+        .all(|l| l["update_time"].as_str().unwrap().len() == 24));
+    assert!(leads.iter().any(|l| millis(l) != "000"));
+    // The order and the filter go by the whole second.
+    let seconds: Vec<i64> = leads.iter().map(|l| secs(&l["update_time"])).collect();
+    assert!(seconds.windows(2).all(|w| w[0] <= w[1]));
+    let mid = &leads[60]["update_time"];
+    let since = format!("{}Z", &mid.as_str().unwrap()[..19]);
+    let from = client.walk_offset(&format!("/v1/leads?limit=500&updated_since={since}"));
+    let want = seconds.iter().filter(|s| **s >= secs(mid)).count();
+    assert_eq!(from.len(), want);
+    let archived = client.get("/v1/leads/archived?limit=5");
+    assert_eq!(
+        archived.body["data"][0]["update_time"]
+            .as_str()
+            .unwrap()
+            .len(),
+        24
+    );
+}
