@@ -7,7 +7,9 @@
 //! test --test integration change_safety -- --nocapture`.
 //!
 //! The default run takes a few dozen seeds; `cargo test --release --test integration --
-//! --ignored change_safety` takes `CHANGE_SEEDS` of them (default 1,000).
+//! --ignored change_safety` takes `CHANGE_SEEDS` of them (default 1,000). With
+//! `CHANGE_HISTORY_DIR=<dir>`, every seed's history is written there, failing or not: what the
+//! seeds cover.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -196,22 +198,27 @@ struct Plan {
     incremental: bool,
     /// The CRM changes between the sync's requests.
     changing: bool,
-    /// Killed with SIGKILL while it waits for the answer to this request (1 is the key check);
-    /// a sync that makes fewer requests ends normally.
-    kill_at: Option<u64>,
-    /// Of a killed sync's stdout, the destination gets this share of lines (in percent): the
-    /// process may die between two writes.
-    kept: u64,
+    /// Killed with SIGKILL while it waits for the answer to this request; a sync that makes
+    /// fewer requests ends normally.
+    kill_at: Option<Kill>,
+    /// What of a killed sync's stdout reaches the destination.
+    cut: Cut,
+    /// Incremental, but from no state: the connection's state was reset (the destination
+    /// keeps its tables).
+    reset: bool,
     /// The state file's entries leave out `"type"`, as some callers write them.
     untyped_state: bool,
 }
 
 /// One seed's world and history.
 struct Sim {
+    seed: u64,
     rng: Rng,
     world: World,
     schedule: Arc<Schedule>,
     shape: Shape,
+    /// The stream this seed's kills aim at most.
+    focus: &'static str,
     /// The token's user may not read archived deals (403), as on some accounts.
     archive_denied: bool,
     /// The last STATE of each stream, as Airbyte keeps it between syncs.
@@ -246,9 +253,10 @@ impl Sim {
             ..SandboxOptions::default()
         });
         let rate = 5 + rng.below(25);
+        let focus = *rng.pick(shape.streams).unwrap();
         let schedule = Arc::new(Schedule::new(schedule_seed, rate));
         let mut history = vec![format!(
-            "seed {seed}: sandbox data seed {data_seed}, {} records per resource, pages of {page_cap}, {} streams, {rate}% changes per request{}",
+            "seed {seed}: sandbox data seed {data_seed}, {} records per resource, pages of {page_cap}, {} streams (focus {focus}), {rate}% changes per request{}",
             shape.size,
             shape.streams.len(),
             if archive_denied {
@@ -259,9 +267,11 @@ impl Sim {
         )];
         history.push(String::new());
         Sim {
+            seed,
             rng,
             world,
             shape,
+            focus,
             schedule,
             archive_denied,
             saved: BTreeMap::new(),
@@ -298,10 +308,15 @@ impl Sim {
                 incremental: true,
                 changing: false,
                 kill_at: None,
-                kept: 100,
+                cut: Cut::Nothing,
+                reset: false,
                 untyped_state: false,
             };
             failure = self.sync(last).err().or_else(|| self.compare().err());
+        }
+        if let Ok(dir) = std::env::var("CHANGE_HISTORY_DIR") {
+            let path = format!("{dir}/seed-{}.txt", self.seed);
+            std::fs::write(path, self.history.join("\n")).expect("history written");
         }
         Outcome {
             changes: self.schedule.applied() as u64,
@@ -316,18 +331,38 @@ impl Sim {
     fn plan(&mut self) -> Plan {
         let incremental = self.rng.chance(70);
         let changing = self.rng.chance(60);
-        let kill_at = self.rng.chance(35).then(|| 1 + self.rng.below(120));
-        let kept = if self.rng.chance(50) {
-            100
-        } else {
-            self.rng.below(101)
+        let kill_at = self.rng.chance(45).then(|| match self.rng.below(100) {
+            0..=24 => Kill::Request(1 + self.rng.below(120)),
+            25..=74 => {
+                // In the middle of a list, where records move while they are read: mostly
+                // the seed's focus.
+                let lists: Vec<&'static str> =
+                    self.shape.streams.iter().map(|s| list_path(s)).collect();
+                let path = if self.rng.chance(60) {
+                    list_path(self.focus)
+                } else {
+                    self.rng.pick(&lists).copied().unwrap_or("/v1/leads")
+                };
+                Kill::Page(path, 1 + self.rng.below(8))
+            }
+            _ => Kill::AtEnd,
+        });
+        let cut = match self.rng.below(100) {
+            0..=29 => Cut::Nothing,
+            30..=54 => Cut::Prefix(self.rng.below(101)),
+            _ => Cut::AfterState(
+                self.rng.chance(60).then_some(self.focus),
+                self.rng.next_u64(),
+            ),
         };
+        let reset = incremental && self.rng.chance(15);
         let untyped_state = self.rng.chance(10);
         Plan {
             incremental,
             changing,
             kill_at,
-            kept,
+            cut,
+            reset,
             untyped_state,
         }
     }
@@ -356,7 +391,11 @@ impl Sim {
     fn sync(&mut self, plan: Plan) -> Result<(), String> {
         self.syncs += 1;
         let n = self.syncs;
-        let state_text = self.state_file(plan.untyped_state);
+        let state_text = if plan.reset {
+            "[]".to_string()
+        } else {
+            self.state_file(plan.untyped_state)
+        };
         let config = self.world.config_with(json!({
             "api_key": self.world.key(),
             "start_date": START,
@@ -377,17 +416,19 @@ impl Sim {
             .then(|| self.world.file("state.json", &state_text));
         let before = self.schedule.applied();
         let schedule = plan.changing.then(|| Arc::clone(&self.schedule));
-        let run = run_binary(
+        let kill = plan.kill_at.filter(|k| !matches!(k, Kill::AtEnd));
+        let mut run = run_binary(
             &self.world,
             &config,
             &catalog_path,
             state_path.as_deref(),
             schedule,
-            plan.kill_at,
+            kill,
         );
+        run.killed |= matches!(plan.kill_at, Some(Kill::AtEnd));
         let total = run.lines.len();
         let kept = if run.killed {
-            total * plan.kept as usize / 100
+            plan.cut.apply(&run.lines)
         } else {
             total
         };
@@ -399,7 +440,9 @@ impl Sim {
                 "CRM still"
             }
         );
-        if plan.incremental {
+        if plan.reset {
+            line.push_str(", state reset");
+        } else if plan.incremental {
             let _ = write!(
                 line,
                 ", state{}: {}",
@@ -414,8 +457,9 @@ impl Sim {
         if run.killed {
             let _ = write!(
                 line,
-                "; killed at request {}, destination got {kept} of {total} lines",
-                plan.kill_at.unwrap_or(0)
+                "; killed at {}, destination got {kept} of {total} lines ({:?})",
+                plan.kill_at.map_or(String::new(), |k| k.to_string()),
+                plan.cut
             );
         } else {
             let _ = write!(line, "; exit {:?}, {total} lines", run.status);
@@ -448,7 +492,7 @@ impl Sim {
                 run.stderr
             ));
         }
-        if plan.incremental {
+        if plan.incremental && !plan.reset {
             self.no_record_behind_its_cursor(n, &messages)?;
         }
         self.destination
@@ -564,6 +608,16 @@ impl Sim {
     }
 }
 
+/// The path of the list a stream's pages come from: its parents' for streams read one request
+/// per parent.
+fn list_path(stream: &str) -> &'static str {
+    let def = streams::find(stream).unwrap();
+    match def.parent {
+        Some(p) if def.path.contains('{') => streams::find(p.streams[0]).unwrap().path,
+        _ => def.path,
+    }
+}
+
 /// The last `n` requests the sandbox answered, as `path?query`.
 fn last_requests(world: &World, n: usize) -> Vec<String> {
     let log = world.sandbox.requests();
@@ -601,21 +655,91 @@ struct BinaryRun {
 /// every run).
 const RUNAWAY: u64 = 3_000;
 
-/// Holds the sandbox's answer to request `kill_at` (or to request `RUNAWAY`) until the test
-/// has killed the process that asked, so that it dies at that exact point whatever the
-/// machine's speed.
+/// Where a sync is killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kill {
+    /// At its n-th request (1 is the key check).
+    Request(u64),
+    /// At its n-th request for this path.
+    Page(&'static str, u64),
+    /// After its last line, before it exits.
+    AtEnd,
+}
+
+impl std::fmt::Display for Kill {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Kill::Request(n) => write!(f, "request {n}"),
+            Kill::Page(path, n) => write!(f, "request {n} of {path}"),
+            Kill::AtEnd => write!(f, "its end"),
+        }
+    }
+}
+
+/// What of a killed sync's stdout reaches the destination: the process may have died between
+/// any two writes, and right after a checkpoint is where it hurts most.
+#[derive(Clone, Copy, Debug)]
+enum Cut {
+    /// Everything it wrote.
+    Nothing,
+    /// This share of its lines, in percent.
+    Prefix(u64),
+    /// Up to a STATE: of the given stream if it wrote one (else of the stream the number
+    /// picks among those that did), the one the number picks.
+    AfterState(Option<&'static str>, u64),
+}
+
+impl Cut {
+    /// How many of `lines` reach the destination.
+    fn apply(self, lines: &[String]) -> usize {
+        match self {
+            Cut::Nothing => lines.len(),
+            Cut::Prefix(percent) => lines.len() * percent as usize / 100,
+            Cut::AfterState(stream, pick) => {
+                let mut states: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+                for (i, line) in lines.iter().enumerate() {
+                    if let Ok(Message::State { state }) = serde_json::from_str(line) {
+                        let name = state.stream_name().unwrap_or("").to_string();
+                        states.entry(name).or_default().push(i + 1);
+                    }
+                }
+                let chosen = stream.and_then(|s| states.get(s)).or_else(|| {
+                    let n = states.len().max(1);
+                    states.values().nth((pick >> 32) as usize % n)
+                });
+                match chosen {
+                    Some(ends) => ends[pick as usize % ends.len()],
+                    None => lines.len(),
+                }
+            }
+        }
+    }
+}
+
+/// Holds the sandbox's answer to the request `kill_at` names (or to request `RUNAWAY`) until
+/// the test has killed the process that asked, so that it dies at that exact point whatever
+/// the machine's speed.
 struct Gate {
-    kill_at: Option<u64>,
-    state: Mutex<(u64, bool)>,
+    kill_at: Option<Kill>,
+    /// Requests so far, those of the `Kill::Page` path so far, and whether released.
+    state: Mutex<(u64, u64, bool)>,
     released: Condvar,
 }
 
 impl Gate {
     /// Counts a request; at `kill_at` or `RUNAWAY`, says so and waits to be released.
-    fn arrive(&self, tell: &mpsc::Sender<Event>) {
+    fn arrive(&self, path: &str, tell: &mpsc::Sender<Event>) {
         let mut state = self.state.lock().unwrap();
         state.0 += 1;
-        let event = if Some(state.0) == self.kill_at {
+        let here = match self.kill_at {
+            Some(Kill::Request(n)) => state.0 == n,
+            Some(Kill::Page(p, n)) if p == path => {
+                state.1 += 1;
+                state.1 == n
+            }
+            _ => false,
+        };
+        let event = if here {
             Event::Held
         } else if state.0 == RUNAWAY {
             Event::Runaway
@@ -623,13 +747,13 @@ impl Gate {
             return;
         };
         let _ = tell.send(event);
-        while !state.1 {
+        while !state.2 {
             state = self.released.wait(state).unwrap();
         }
     }
 
     fn release(&self) {
-        self.state.lock().unwrap().1 = true;
+        self.state.lock().unwrap().2 = true;
         self.released.notify_all();
     }
 }
@@ -650,18 +774,18 @@ enum Event {
 }
 
 /// Runs `read`, with `schedule` changing the CRM between its requests, killed with SIGKILL
-/// while it waits for the answer to request `kill_at`.
+/// while it waits for the answer to the request `kill_at` names.
 fn run_binary(
     world: &World,
     config: &std::path::Path,
     catalog: &std::path::Path,
     state: Option<&std::path::Path>,
     schedule: Option<Arc<Schedule>>,
-    kill_at: Option<u64>,
+    kill_at: Option<Kill>,
 ) -> BinaryRun {
     let gate = Arc::new(Gate {
         kill_at,
-        state: Mutex::new((0, false)),
+        state: Mutex::new((0, 0, false)),
         released: Condvar::new(),
     });
     let _release = Release(&gate);
@@ -674,7 +798,7 @@ fn run_binary(
                 schedule.after_request(w, served);
             }
             let tell = tell.lock().unwrap().clone();
-            gate.arrive(&tell);
+            gate.arrive(&served.request.path, &tell);
         });
     }
     let stderr_path = world.dir.path().join("stderr.txt");
