@@ -64,6 +64,10 @@ pub struct SandboxOptions {
     /// asks (Pipedrive documents a cap only for files and call logs, so a client may meet a
     /// lower one anywhere else). `None`: the `limit` asked, up to 500.
     pub page_cap: Option<u64>,
+    /// The largest page the v2 cursor lists (deals, persons, projects, …) serve, whatever
+    /// `limit` asks: 500 is the most Pipedrive documents, not what it promises. `None`: the
+    /// `limit` asked.
+    pub v2_page_cap: Option<u64>,
     /// Leads (live and archived) carry milliseconds in `add_time` and `update_time`
     /// (`2024-03-05T10:20:30.676Z`), as Pipedrive's leads do; `updated_since` and the sort
     /// still go by the whole second. Off: whole seconds, like the other resources.
@@ -100,6 +104,7 @@ impl Default for SandboxOptions {
             deny: Vec::new(),
             faults: Faults::default(),
             page_cap: None,
+            v2_page_cap: None,
             lead_time_millis: false,
             port: 0,
             frozen_clock: None,

@@ -558,3 +558,20 @@ fn lead_times_can_carry_milliseconds_that_filters_ignore() {
         24
     );
 }
+
+#[test]
+fn a_v2_page_cap_serves_fewer_rows_than_asked() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 40,
+        v2_page_cap: Some(6),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let page = client.get("/api/v2/persons?limit=500");
+    assert_eq!(page.ids().len(), 6);
+    assert!(page.body["additional_data"]["next_cursor"].is_string());
+    assert_eq!(client.walk_cursor("/api/v2/persons?limit=500").len(), 40);
+    // v1 lists are not its business.
+    assert_eq!(client.get("/v1/notes?limit=500").ids().len(), 40);
+}
