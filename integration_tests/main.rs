@@ -2,6 +2,7 @@
 
 mod util;
 
+mod change_safety;
 mod check;
 mod contract;
 mod custom_fields;

@@ -9,6 +9,7 @@
 //! exist only for the benchmark against the Airbyte connector (`integration_tests/bench/peer.sh`);
 //! our connector never calls them.
 
+pub mod changes;
 mod data;
 mod server;
 pub mod webhooks;

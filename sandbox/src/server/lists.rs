@@ -16,7 +16,9 @@ use crate::data::{
 impl Shared {
     pub(super) fn cursor_list(&self, r: Resource, params: &Params) -> Result<Response, Response> {
         use Resource as R;
-        let limit = params.limit(500)?;
+        let limit = params
+            .limit(500)?
+            .min(self.opts.v2_page_cap.unwrap_or(u64::MAX).max(1));
         // The project endpoints take no sort parameters; like Pipedrive, ignore them there.
         let sortable = matches!(
             r,

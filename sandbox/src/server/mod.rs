@@ -64,6 +64,10 @@ pub struct SandboxOptions {
     /// asks (Pipedrive documents a cap only for files and call logs, so a client may meet a
     /// lower one anywhere else). `None`: the `limit` asked, up to 500.
     pub page_cap: Option<u64>,
+    /// The largest page the v2 cursor lists (deals, persons, projects, …) serve, whatever
+    /// `limit` asks: 500 is the most Pipedrive documents, not what it promises. `None`: the
+    /// `limit` asked.
+    pub v2_page_cap: Option<u64>,
     /// Leads (live and archived) carry milliseconds in `add_time` and `update_time`
     /// (`2024-03-05T10:20:30.676Z`), as Pipedrive's leads do; `updated_since` and the sort
     /// still go by the whole second. Off: whole seconds, like the other resources.
@@ -79,6 +83,10 @@ pub struct SandboxOptions {
     /// `update_time`. Pipedrive does not document it; default `true`, what the connector's
     /// README assumes.
     pub product_lines_touch_deal: bool,
+    /// When set, the fake clock starts at this instant and stands still but for
+    /// `advance_clock`: no time of the data then depends on how fast the machine runs, so a
+    /// seeded history of changes replays exactly. Unset: an hour behind real time, ticking.
+    pub frozen_clock: Option<DateTime<Utc>>,
 }
 
 /// Environment variable that overrides the default `burst_limit` (a whole number).
@@ -105,10 +113,12 @@ impl Default for SandboxOptions {
             deny: Vec::new(),
             faults: Faults::default(),
             page_cap: None,
+            v2_page_cap: None,
             lead_time_millis: false,
             port: 0,
             v2_lists_keep_deleted: false,
             product_lines_touch_deal: true,
+            frozen_clock: None,
         }
     }
 }
@@ -138,16 +148,21 @@ pub struct Sandbox {
 }
 
 /// The fake clock: an hour behind real time, so a client that trusts the server's `Date`
-/// header sees the difference, plus whatever a test added.
+/// header sees the difference, plus whatever a test added; or, frozen, only what a test added.
 struct Clock {
     origin: Instant,
     start: DateTime<Utc>,
+    frozen: bool,
     advanced: Mutex<chrono::Duration>,
 }
 
 impl Clock {
     fn now(&self) -> DateTime<Utc> {
-        let elapsed = chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default();
+        let elapsed = if self.frozen {
+            chrono::Duration::zero()
+        } else {
+            chrono::Duration::from_std(self.origin.elapsed()).unwrap_or_default()
+        };
         self.start + elapsed + *lock(&self.advanced)
     }
 }
@@ -180,7 +195,10 @@ impl Sandbox {
     pub fn start(opts: SandboxOptions) -> io::Result<Sandbox> {
         let listener = TcpListener::bind(("127.0.0.1", opts.port))?;
         let addr = listener.local_addr()?;
-        let start = Utc::now() - chrono::Duration::hours(1);
+        let start = opts
+            .frozen_clock
+            .unwrap_or_else(|| Utc::now() - chrono::Duration::hours(1));
+        let frozen = opts.frozen_clock.is_some();
         let budget = opts.daily_token_budget;
         let shared = Arc::new(Shared {
             data: Dataset::with_behaviour(
@@ -197,6 +215,7 @@ impl Sandbox {
             clock: Clock {
                 origin: Instant::now(),
                 start,
+                frozen,
                 advanced: Mutex::new(chrono::Duration::zero()),
             },
             limits: Mutex::new(Limits {

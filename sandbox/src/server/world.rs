@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::routes::Route;
 use super::{lock, RequestLogEntry, Shared};
 use crate::data::Resource;
 
@@ -21,6 +22,30 @@ pub struct Served<'a> {
     pub request: &'a RequestLogEntry,
     /// The answer's body, as it will be sent.
     pub body: &'a str,
+}
+
+impl Served<'_> {
+    /// The resource whose list this answer is a page of, if it is one (and a success).
+    pub fn listed(&self) -> Option<Resource> {
+        if self.request.status != 200 {
+            return None;
+        }
+        match Route::resolve(&self.request.path)? {
+            Route::CursorList(r) | Route::OffsetList(r) | Route::FullList(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The records of the answer's `data` list; none when it holds no list.
+    pub fn records(&self) -> Vec<Value> {
+        match serde_json::from_str::<Value>(self.body) {
+            Ok(Value::Object(mut body)) => match body.remove("data") {
+                Some(Value::Array(records)) => records,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Runs after every request is answered and before the answer is sent.

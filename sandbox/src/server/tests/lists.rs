@@ -491,6 +491,25 @@ fn a_hook_changes_the_data_between_two_requests() {
 }
 
 #[test]
+fn a_frozen_clock_moves_only_when_advanced() {
+    let at: DateTime<chrono::Utc> = "2026-02-02T09:00:00Z".parse().unwrap();
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 10,
+        frozen_clock: Some(at),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let reply = client.get("/api/v2/persons?limit=2");
+    assert_eq!(reply.header("date"), Some("Mon, 02 Feb 2026 09:00:00 GMT"));
+    assert_eq!(sandbox.now(), at);
+    sandbox.advance_clock(chrono::Duration::milliseconds(1_500));
+    assert_eq!(sandbox.now(), at + chrono::Duration::milliseconds(1_500));
+    let touched = sandbox.touch(Resource::Persons, &json!(1));
+    assert_eq!(touched["update_time"], "2026-02-02T09:00:01Z");
+}
+
+#[test]
 fn a_page_cap_serves_fewer_rows_than_asked_where_no_maximum_is_documented() {
     let sandbox = Sandbox::start(SandboxOptions {
         size: 260,
@@ -560,4 +579,21 @@ fn lead_times_can_carry_milliseconds_that_filters_ignore() {
             .len(),
         24
     );
+}
+
+#[test]
+fn a_v2_page_cap_serves_fewer_rows_than_asked() {
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 40,
+        v2_page_cap: Some(6),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let mut client = Client::new(&sandbox);
+    let page = client.get("/api/v2/persons?limit=500");
+    assert_eq!(page.ids().len(), 6);
+    assert!(page.body["additional_data"]["next_cursor"].is_string());
+    assert_eq!(client.walk_cursor("/api/v2/persons?limit=500").len(), 40);
+    // v1 lists are not its business.
+    assert_eq!(client.get("/v1/notes?limit=500").ids().len(), 40);
 }
