@@ -13,6 +13,8 @@ use crate::util::{all_streams, run, Run, World, START};
 
 const COMPLETE: &str = "__ab_full_refresh_sync_complete";
 const NO_CURSOR: &str = "__ab_no_cursor_state_message";
+/// The key of a full refresh's page checkpoints.
+const FULL_REFRESH_FROM: &str = "full_refresh_from";
 
 /// Each stream's STATEs (their `stream_state`), in order, with the index of their message.
 fn states(run: &Run) -> BTreeMap<String, Vec<(usize, Value)>> {
@@ -66,9 +68,16 @@ fn a_full_refresh_writes_state_for_every_stream_ending_in_a_sentinel() {
             "{name}: discover's is_resumable"
         );
         for (_, s) in &list[..list.len() - 1] {
-            let cursor = def.cursor.filter(|_| def.resumable_full_refresh());
-            let cursor = cursor.unwrap_or_else(|| panic!("{name}: a checkpoint {s}"));
-            assert!(time::of(s, cursor).is_some(), "{name}: checkpoint {s}");
+            assert!(def.resumable_full_refresh(), "{name}: a checkpoint {s}");
+            // Under its own key: an incremental sync given it must not take it for its cursor.
+            assert!(
+                time::of(s, FULL_REFRESH_FROM).is_some(),
+                "{name}: checkpoint {s}"
+            );
+            assert!(
+                def.cursor.is_some_and(|c| s.get(c).is_none()),
+                "{name}: {s}"
+            );
             checkpointed += 1;
         }
     }
@@ -93,7 +102,7 @@ fn a_full_refresh_cut_after_a_checkpoint_resumes_without_loss() {
         let cursor = def.cursor.unwrap();
         let complete: BTreeSet<String> = full.ids(&stream).into_iter().collect();
         for (k, state) in list {
-            let at = time::of(&state, cursor);
+            let at = time::of(&state, FULL_REFRESH_FROM);
             // What a destination holds if the sync died right after message k.
             let before: BTreeSet<String> = full.messages[..k]
                 .iter()

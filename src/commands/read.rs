@@ -97,7 +97,7 @@ pub fn read(
                 // sentinel (no cursor) starts it again from start_date.
                 Window::resumed_full_refresh(
                     config.start_date,
-                    engine::saved_cursor(sel.def, saved.get(sel.def.name))?,
+                    engine::saved_full_refresh_checkpoint(sel.def, saved.get(sel.def.name))?,
                 )
             } else {
                 Window::full_refresh(config.start_date)

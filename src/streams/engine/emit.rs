@@ -117,6 +117,11 @@ impl<'a> Emitter<'a> {
             return Ok(());
         }
         if let (Some(field), true) = (self.cursor_field, self.since_state > 0) {
+            let field = if self.incremental {
+                field
+            } else {
+                super::window::FULL_REFRESH_FROM
+            };
             let state = self.state(field, at);
             out.state(self.def.name, state, self.since_state)?;
             self.since_state = 0;

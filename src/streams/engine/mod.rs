@@ -64,4 +64,4 @@ pub use interfaces::{Shape, Sink};
 pub use listing::fetch_all;
 pub use read::read_stream;
 pub use rider::Rider;
-pub use window::{saved_cursor, Window};
+pub use window::{saved_cursor, saved_full_refresh_checkpoint, Window, FULL_REFRESH_FROM};

@@ -80,7 +80,28 @@ impl Window {
 
 /// Reads the saved cursor of a stream from its `stream_state`, if any.
 pub fn saved_cursor(def: &StreamDef, state: Option<&Value>) -> Result<Option<DateTime<Utc>>> {
-    let (Some(field), Some(state)) = (def.cursor, state) else {
+    saved_time(def, state, def.cursor)
+}
+
+/// Where a full refresh cut short stopped: its last checkpoint, kept under its own key so that
+/// an incremental sync given that state never takes it for its cursor (it reads from
+/// `start_date` instead), nor a full refresh an incremental cursor.
+pub fn saved_full_refresh_checkpoint(
+    def: &StreamDef,
+    state: Option<&Value>,
+) -> Result<Option<DateTime<Utc>>> {
+    saved_time(def, state, Some(FULL_REFRESH_FROM))
+}
+
+/// The state key of a full refresh's page checkpoints.
+pub const FULL_REFRESH_FROM: &str = "full_refresh_from";
+
+fn saved_time(
+    def: &StreamDef,
+    state: Option<&Value>,
+    field: Option<&str>,
+) -> Result<Option<DateTime<Utc>>> {
+    let (Some(field), Some(state)) = (field, state) else {
         return Ok(None);
     };
     match state.get(field) {
