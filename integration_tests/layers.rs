@@ -16,6 +16,7 @@ const LEVELS: &[(&str, u8)] = &[
     ("streams::engine", 4),
     ("custom_fields", 5),
     ("output", 6),
+    ("progress", 6),
     ("catalog", 7),
     ("state", 7),
     ("commands", 8),

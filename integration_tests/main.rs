@@ -2,6 +2,7 @@
 
 mod util;
 
+mod budget;
 mod change_safety;
 mod check;
 mod contract;

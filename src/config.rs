@@ -96,6 +96,22 @@ pub struct RawConfig {
     pub max_concurrent_streams: Option<usize>,
 
     #[schemars(
+        title = "Max tokens per sync",
+        description = "A hard cap on the Pipedrive API tokens one sync may spend (each request costs tokens of the company's daily budget: 10 for a v2 page, 20 for most v1 pages). A request that would take the sync over it is not sent: the sync stops, every STATE already written stays valid, and the next sync resumes there. Unset: no cap.",
+        range(min = 1),
+        extend("order" = 11)
+    )]
+    pub max_tokens_per_sync: Option<u64>,
+
+    #[schemars(
+        title = "Daily budget reserve (%)",
+        description = "Stop the sync before the company's daily API token budget left would fall under this share of its daily limit, as Pipedrive reports both in its x-daily-ratelimit-token-* headers; the budget is shared by every user, app and integration of the company. E.g. 20 keeps a fifth of the day's tokens for the other tools. Unset: no reserve.",
+        range(min = 0, max = 100),
+        extend("order" = 12)
+    )]
+    pub daily_budget_reserve_percent: Option<f64>,
+
+    #[schemars(
         title = "Webhook user",
         description = "Real-time sync only: the HTTP basic auth user Pipedrive sends webhook deliveries with (`webhooks register`, `listen`).",
         extend("airbyte_secret" = true, "order" = 8)
@@ -108,6 +124,16 @@ pub struct RawConfig {
         extend("airbyte_secret" = true, "order" = 9)
     )]
     pub webhook_password: Option<String>,
+}
+
+/// The user's caps on the tokens a sync spends (the HTTP client keeps to them). Both unset: no
+/// cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TokenCaps {
+    /// `max_tokens_per_sync`.
+    pub max_tokens: Option<u64>,
+    /// `daily_budget_reserve_percent`, 0 to 100.
+    pub reserve_percent: Option<f64>,
 }
 
 /// How custom fields appear in records.
@@ -160,6 +186,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     pub max_retries: u32,
     pub max_concurrent_streams: usize,
+    /// The user's token caps: `max_tokens_per_sync` and `daily_budget_reserve_percent`.
+    pub token_caps: TokenCaps,
     /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
     pub webhook_auth: Option<(String, ApiKey)>,
 }
@@ -212,6 +240,14 @@ impl Config {
                 bail!("`max_requests_per_second` {rate} must be a number of at least 0.1");
             }
         }
+        if raw.max_tokens_per_sync == Some(0) {
+            bail!("`max_tokens_per_sync` 0 must be at least 1: no sync could send a request");
+        }
+        if let Some(p) = raw.daily_budget_reserve_percent {
+            if !(p.is_finite() && (0.0..=100.0).contains(&p)) {
+                bail!("`daily_budget_reserve_percent` {p} must be a number from 0 to 100");
+            }
+        }
         let timeout = raw.request_timeout_seconds.unwrap_or(120);
         if !(1..=3600).contains(&timeout) {
             bail!("`request_timeout_seconds` {timeout} must be between 1 and 3600");
@@ -235,6 +271,10 @@ impl Config {
                 }
                 Some(n) => n,
                 None => DEFAULT_CONCURRENT_STREAMS,
+            },
+            token_caps: TokenCaps {
+                max_tokens: raw.max_tokens_per_sync,
+                reserve_percent: raw.daily_budget_reserve_percent,
             },
             webhook_auth: match (raw.webhook_user, raw.webhook_password) {
                 (None, None) => None,
@@ -402,6 +442,57 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("max_requests_per_second"));
+    }
+
+    #[test]
+    fn token_caps_are_checked() {
+        let base = serde_json::json!({"api_key": "k", "start_date": "2024-01-01"});
+        let with = |extra: serde_json::Value| {
+            let mut v = base.clone();
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            Config::validate(raw(v), now())
+        };
+        let c = with(
+            serde_json::json!({"max_tokens_per_sync": 5000, "daily_budget_reserve_percent": 12.5}),
+        )
+        .unwrap();
+        assert_eq!(
+            c.token_caps,
+            TokenCaps {
+                max_tokens: Some(5000),
+                reserve_percent: Some(12.5)
+            }
+        );
+        assert_eq!(
+            with(serde_json::json!({})).unwrap().token_caps,
+            TokenCaps::default()
+        );
+        assert!(with(serde_json::json!({"daily_budget_reserve_percent": 0})).is_ok());
+        assert!(with(serde_json::json!({"daily_budget_reserve_percent": 100})).is_ok());
+        for (bad, field) in [
+            (
+                serde_json::json!({"max_tokens_per_sync": 0}),
+                "max_tokens_per_sync",
+            ),
+            (
+                serde_json::json!({"daily_budget_reserve_percent": 100.5}),
+                "daily_budget_reserve_percent",
+            ),
+            (
+                serde_json::json!({"daily_budget_reserve_percent": -1}),
+                "daily_budget_reserve_percent",
+            ),
+        ] {
+            let e = with(bad.clone()).unwrap_err();
+            assert!(e.to_string().contains(field), "{bad}: {e}");
+        }
+        // Negative or fractional token counts are not numbers of tokens at all.
+        assert!(serde_json::from_value::<RawConfig>(
+            serde_json::json!({"max_tokens_per_sync": -5})
+        )
+        .is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod custom_fields;
 pub mod error;
 pub mod http;
 pub mod output;
+pub mod progress;
 pub mod protocol;
 pub mod state;
 pub mod streams;
@@ -71,7 +72,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
         } => {
             let config = load_config(&config, out)?;
             let (selected, saved) = airbyte_inputs(catalog, state)?;
-            commands::read(&config, &selected, &saved, out)?;
+            commands::read(&config, &selected, &saved, out, &progress::Nobody)?;
         }
         Command::Demo { size } => commands::demo(size, out)?,
         Command::Sandbox { port, size } => commands::serve(port, size)?,

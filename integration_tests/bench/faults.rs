@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use pipedrive_sandbox::{Faults, Sandbox, SandboxOptions};
-use source_pipedrive::config::ApiKey;
+use source_pipedrive::config::{ApiKey, TokenCaps};
 use source_pipedrive::http::{Client, RetryPolicy};
 
 fn size() -> u64 {
@@ -101,7 +101,12 @@ fn main() {
             pace_from_headers: pace,
             ..RetryPolicy::default()
         };
-        let client = Client::new(&sandbox.base_url(), ApiKey::new(key), policy);
+        let client = Client::new(
+            &sandbox.base_url(),
+            ApiKey::new(key),
+            policy,
+            TokenCaps::default(),
+        );
         let start = Instant::now();
         for i in 0..120 {
             client
@@ -112,6 +117,7 @@ fn main() {
                         ("sort_by", "id".to_string()),
                         ("ids", (i % 100 + 1).to_string()),
                     ],
+                    10,
                 )
                 .unwrap();
         }

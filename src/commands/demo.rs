@@ -31,6 +31,7 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(30),
         max_retries: 5,
         max_concurrent_streams: crate::config::DEFAULT_CONCURRENT_STREAMS,
+        token_caps: crate::config::TokenCaps::default(),
         webhook_auth: None,
     };
     eprintln!(
@@ -51,6 +52,7 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         &catalog::default_streams(),
         &SavedState::default(),
         out,
+        &crate::progress::Nobody,
     )?;
     out.flush()?;
 
@@ -65,11 +67,11 @@ pub fn demo(size: u64, out: &mut Output) -> Result<()> {
         writeln!(
             err,
             "{:<16} {:>9} {:>9} {:>8}  {:?}",
-            r.stream, r.stats.records, r.stats.requests, r.stats.tokens, r.outcome
+            r.stream, r.records, r.requests, r.tokens, r.outcome
         )?;
-        records += r.stats.records;
-        requests += r.stats.requests;
-        tokens += r.stats.tokens;
+        records += r.records;
+        requests += r.requests;
+        tokens += r.tokens;
     }
     writeln!(
         err,

@@ -11,15 +11,15 @@ use crate::custom_fields::{Field, Naming, Shaper};
 use crate::http::{Client, RetryPolicy};
 use crate::output::Output;
 use crate::protocol::airbyte::LogLevel;
-use crate::streams::{self, engine, StreamDef, DELETED_AT};
+use crate::streams::engine::{self, Meter};
+use crate::streams::{self, StreamDef, DELETED_AT};
 
 /// The account's custom field definitions, read once per field-definition stream per run.
 #[derive(Default)]
 pub(crate) struct Definitions {
     loaded: HashMap<&'static str, std::result::Result<Vec<Field>, String>>,
     /// What reading them cost, for the end-of-sync summary.
-    pub requests: u64,
-    pub tokens: u64,
+    pub meter: Meter,
 }
 
 impl Definitions {
@@ -32,10 +32,7 @@ impl Definitions {
         if !self.loaded.contains_key(fields_stream) {
             let def =
                 streams::find(fields_stream).ok_or_else(|| anyhow!("no stream {fields_stream}"))?;
-            let mut requests = 0;
-            let fetched = engine::fetch_all(client, def, &mut requests);
-            self.requests += requests;
-            self.tokens += requests * u64::from(def.tokens);
+            let fetched = engine::fetch_all(client, def, &self.meter);
             let v1 = def.path.starts_with("/v1/");
             let fields = fetched?.map(|items| Field::from_items(&items, v1));
             self.loaded.insert(fields_stream, fields);

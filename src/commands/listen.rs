@@ -304,7 +304,13 @@ pub fn listen(
     std::thread::Builder::new()
         .name("reconcile".into())
         .spawn(move || loop {
-            match super::read(&config_for_reconcile, &selected, &saved, &mut reconcile_out) {
+            match super::read(
+                &config_for_reconcile,
+                &selected,
+                &saved,
+                &mut reconcile_out,
+                &crate::progress::Nobody,
+            ) {
                 Ok(reports) => {
                     for r in reports {
                         if let Some(state) = r.stats.state {

@@ -77,9 +77,15 @@ pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
         in_flight: config.max_concurrent_streams as u64,
         ..policy
     };
-    Client::new(&config.base_url, config.api_key.clone(), policy)
+    Client::new(
+        &config.base_url,
+        config.api_key.clone(),
+        policy,
+        config.token_caps,
+    )
 }
 
-/// The cheapest authenticated request (2 tokens) that every token may make: it proves the key
-/// works and tells the server's clock.
+/// The cheapest authenticated request (`WHOAMI_TOKENS`) that every token may make: it proves
+/// the key works and tells the server's clock.
 pub(crate) const WHOAMI: &str = "/v1/users/me";
+pub(crate) const WHOAMI_TOKENS: u32 = 2;

@@ -3,6 +3,12 @@
 //! would fail every stream (the key rejected, the daily budget spent, stdout gone) stop the sync
 //! at once, keeping every checkpoint already written.
 //!
+//! A request the user's token caps hold back (`max_tokens_per_sync`,
+//! `daily_budget_reserve_percent`) stops the sync the same way, but is no failure of a stream:
+//! the streams it cut short end INCOMPLETE with their checkpoints so far (a full refresh without
+//! its final sentinel), and one TRACE `transient_error` at the end says which limit, how far the
+//! sync got, and that the next sync resumes there.
+//!
 //! The streams are planned into jobs, which up to `max_concurrent_streams` workers run side by
 //! side, sharing one HTTP client and so one rate limiter. A job is one stream, or the parent
 //! streams of some child streams (read in the children's parent order) with those children
@@ -10,7 +16,7 @@
 //! Within a stream, records and checkpoints keep their order whatever the workers do.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -21,11 +27,12 @@ use crate::catalog::Selected;
 use crate::config::Config;
 use crate::custom_fields::{Naming, Shaper};
 use crate::error::{stdout_gone, FailureType, Reported};
-use crate::http::{Client, HttpError, RetryPolicy};
+use crate::http::{BudgetStop, Client, HttpError, RetryPolicy};
 use crate::output::Output;
+use crate::progress::{Tally, Totals, Watch};
 use crate::protocol::airbyte::{LogLevel, StreamStatusKind};
 use crate::state::SavedState;
-use crate::streams::engine::{self, Rider, Shape, StreamStats, Window};
+use crate::streams::engine::{self, Meter, Phase, Rider, Shape, StreamStats, Window};
 use crate::streams::time;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +40,19 @@ pub enum StreamOutcome {
     Complete,
     Skipped(String),
     Failed(String),
+    /// Cut short by the token caps; resumes from its last STATE.
+    Stopped,
+}
+
+impl StreamOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StreamOutcome::Complete => "complete",
+            StreamOutcome::Skipped(_) => "skipped",
+            StreamOutcome::Failed(_) => "failed",
+            StreamOutcome::Stopped => "stopped",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +60,10 @@ pub struct StreamReport {
     pub stream: &'static str,
     pub stats: StreamStats,
     pub outcome: StreamOutcome,
+    /// Records written, requests answered and their tokens: the stream's meter at its end.
+    pub records: u64,
+    pub requests: u64,
+    pub tokens: u64,
 }
 
 /// Work for one worker: `streams` read one after the other, `riders` along their passes.
@@ -60,27 +84,47 @@ struct Shared<'a> {
     definitions: Mutex<Definitions>,
     /// Set by a failure that would fail every stream: no worker starts another stream.
     stop: AtomicBool,
+    /// That failure, for the child streams whose parents it left unread.
+    halt: Mutex<Option<HttpError>>,
+    tally: Arc<Tally>,
+}
+
+impl Shared<'_> {
+    fn meter(&self, i: usize) -> &Meter {
+        &self.tally.streams[i].meter
+    }
 }
 
 /// One stream's report, where it stands in the catalog, and how it failed if it did.
 type Done = (usize, StreamReport, Option<FailureType>);
 
-/// Syncs `selected`; returns one report per stream read, or a `Reported` error once every
-/// failure has been written as TRACE.
+/// Syncs `selected`, telling `watch` how it goes; returns one report per stream read, or a
+/// `Reported` error once every failure has been written as TRACE.
 pub fn read(
     config: &Config,
     selected: &[Selected],
     saved: &SavedState,
     out: &mut Output,
+    watch: &dyn Watch,
 ) -> Result<Vec<StreamReport>> {
     super::redact(config, out);
     for warning in saved.warnings() {
         out.log(LogLevel::Warn, warning)?;
     }
     let client = super::client(config, RetryPolicy::default());
-    let upper = match client.get_json(super::WHOAMI, &[]) {
+    let names: Vec<&'static str> = selected.iter().map(|s| s.def.name).collect();
+    let tally = Arc::new(Tally::new(
+        &names,
+        Arc::clone(&client.counters),
+        client.caps(),
+    ));
+    watch.started(&tally);
+    let upper = match client.get_json(super::WHOAMI, &[], super::WHOAMI_TOKENS) {
         Ok(r) => sync_upper(Utc::now(), r.date),
-        Err(e) => return Err(anyhow::Error::new(e).context("checking the API key before the sync")),
+        Err(e) => {
+            watch.ended(&tally);
+            return Err(anyhow::Error::new(e).context("checking the API key before the sync"));
+        }
     };
     // Every window first: a state that cannot be read fails the sync before any stream starts.
     let windows = selected
@@ -132,10 +176,12 @@ pub fn read(
         saved,
         definitions: Mutex::new(Definitions::default()),
         stop: AtomicBool::new(false),
+        halt: Mutex::new(None),
+        tally,
     };
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<Done>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| -> Result<()> {
+    let result = std::thread::scope(|scope| -> Result<()> {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let mut out = out.fork();
@@ -163,27 +209,88 @@ pub fn read(
             }
         }
         result
-    })?;
+    });
+    watch.ended(&shared.tally);
+    result?;
 
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _, _)| *i);
     let reports: Vec<StreamReport> = done.iter().map(|(_, r, _)| r.clone()).collect();
     let definitions = shared.definitions.lock().unwrap_or_else(|e| e.into_inner());
-    summarize(&reports, &definitions, &shared.client, out)?;
+    let totals = shared.tally.totals();
+    summarize(&reports, &definitions, &totals, out)?;
     drop(definitions);
+    let stopped_by = shared.client.budget_stop();
+    if let Some(stop) = &stopped_by {
+        let message = budget_message(stop, &reports, &totals);
+        out.trace_error(
+            &message,
+            &message,
+            FailureType::TransientError.as_str(),
+            None,
+        )?;
+    }
     out.flush()?;
     let failed: Vec<(&str, FailureType)> = done
         .iter()
         .filter_map(|(_, r, f)| f.map(|f| (r.stream, f)))
         .collect();
-    match failed.first() {
-        None => Ok(reports),
-        Some((_, first)) => Err(Reported {
-            failure_type: *first,
-            failed_streams: failed.iter().map(|(n, _)| n.to_string()).collect(),
-        }
-        .into()),
+    let stopped = reports
+        .iter()
+        .filter(|r| r.outcome == StreamOutcome::Stopped)
+        .map(|r| r.stream);
+    // A failure of its own decides the exit code; a stop for the budget alone is transient.
+    let failure_type = match (failed.first(), &stopped_by) {
+        (Some((_, first)), _) => *first,
+        (None, Some(_)) => FailureType::TransientError,
+        (None, None) => return Ok(reports),
+    };
+    Err(Reported {
+        failure_type,
+        failed_streams: failed
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(stopped)
+            .map(str::to_string)
+            .collect(),
     }
+    .into())
+}
+
+/// What the final TRACE of a sync stopped by the token caps says: which limit, how far the sync
+/// got, and where the next one resumes.
+fn budget_message(stop: &BudgetStop, reports: &[StreamReport], totals: &Totals) -> String {
+    let named = |o: &dyn Fn(&StreamOutcome) -> bool| -> Vec<&str> {
+        reports
+            .iter()
+            .filter(|r| o(&r.outcome))
+            .map(|r| r.stream)
+            .collect()
+    };
+    let complete = named(&|o| matches!(o, StreamOutcome::Complete | StreamOutcome::Skipped(_)));
+    let stopped = named(&|o| *o == StreamOutcome::Stopped);
+    let started = reports.len();
+    let not_started = totals.in_phase(Phase::Waiting);
+    let total = started + not_started;
+    format!(
+        "the sync stopped at the token limit set by `{}`: {stop}. It got this far: {} of {total} \
+         stream(s) complete, {} stopped part-way ({}), {not_started} not started; {} records \
+         written, ~{} tokens spent. No request went out past the limit, and every STATE written \
+         stays valid: the next sync, given the last STATE of each stream, resumes where this one \
+         stopped (incremental streams from their cursor, resumable full refreshes from their last \
+         page checkpoint; a stopped full refresh that cannot resume starts over, and none wrote \
+         its final state)",
+        stop.setting(),
+        complete.len(),
+        stopped.len(),
+        if stopped.is_empty() {
+            "none".to_string()
+        } else {
+            stopped.join(", ")
+        },
+        totals.records,
+        totals.tokens,
+    )
 }
 
 /// Groups the selected streams into jobs, in catalog order. A child stream rides along its
@@ -261,6 +368,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.incremental,
                 shared.windows[*i],
                 shaper.as_ref().map(|s| s as &dyn Shape),
+                shared.meter(*i),
             )
             .map(|r| (*i, r))
         })
@@ -269,6 +377,16 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
     for &i in &job.streams {
         if shared.stop.load(Ordering::Relaxed) {
             parents_read = false;
+            let halt = shared
+                .halt
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if let Some(cause) = halt {
+                for r in riders.iter_mut() {
+                    r.halted(anyhow::Error::new(cause.clone()));
+                }
+            }
             break;
         }
         start(shared, i, out)?;
@@ -280,6 +398,7 @@ fn run_job(shared: &Shared, job: &Job, out: &mut Output) -> Result<Vec<Done>> {
                 sel.incremental,
                 shared.windows[i],
                 shaper.as_ref().map(|s| s as &dyn Shape),
+                shared.meter(i),
                 &mut riders,
                 out,
             )
@@ -303,6 +422,7 @@ fn start(shared: &Shared, i: usize, out: &mut Output) -> Result<()> {
             &format!("stream {}: has no cursor, so it runs as full refresh although incremental was asked", def.name),
         )?;
     }
+    shared.meter(i).set_phase(Phase::Reading);
     out.stream_status(def.name, StreamStatusKind::Started)?;
     out.stream_status(def.name, StreamStatusKind::Running)?;
     Ok(())
@@ -336,6 +456,15 @@ fn report(
     out: &mut Output,
 ) -> Result<Done> {
     let def = shared.selected[i].def;
+    let meter = shared.meter(i);
+    let report = |stats: StreamStats, outcome: StreamOutcome| StreamReport {
+        stream: def.name,
+        stats,
+        outcome,
+        records: meter.records(),
+        requests: meter.requests(),
+        tokens: meter.tokens(),
+    };
     match result {
         Ok(stats) => {
             for list in &stats.denied_parents {
@@ -362,26 +491,43 @@ fn report(
                             def.name
                         ),
                     )?;
+                    meter.set_phase(Phase::Skipped);
                     StreamOutcome::Skipped(reason.clone())
                 }
-                None => StreamOutcome::Complete,
+                None => {
+                    meter.set_phase(Phase::Done);
+                    StreamOutcome::Complete
+                }
             };
             out.stream_status(def.name, StreamStatusKind::Complete)?;
-            Ok((
-                i,
-                StreamReport {
-                    stream: def.name,
-                    stats,
-                    outcome,
-                },
-                None,
-            ))
+            Ok((i, report(stats, outcome), None))
         }
         Err(e) => {
             if stdout_gone(&e) {
+                meter.set_phase(Phase::Failed);
                 shared.stop.store(true, Ordering::Relaxed);
                 return Err(e);
             }
+            if over_budget(&e) {
+                halt(shared, &e);
+                meter.set_phase(Phase::Stopped);
+                out.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "stream {} stopped part-way by the token budget after {} records; its \
+                         checkpoints so far stay valid and the next sync resumes from the last",
+                        def.name,
+                        meter.records()
+                    ),
+                )?;
+                out.stream_status(def.name, StreamStatusKind::Incomplete)?;
+                return Ok((
+                    i,
+                    report(StreamStats::default(), StreamOutcome::Stopped),
+                    None,
+                ));
+            }
+            meter.set_phase(Phase::Failed);
             let failure_type = classify(&e);
             let message = format!("stream {} failed: {e:#}", def.name);
             out.trace_error(
@@ -391,20 +537,41 @@ fn report(
                 Some(def.name),
             )?;
             out.stream_status(def.name, StreamStatusKind::Incomplete)?;
-            if stops_the_sync(&e) && !shared.stop.swap(true, Ordering::Relaxed) {
+            if stops_the_sync(&e) && halt(shared, &e) {
                 out.log(
                     LogLevel::Error,
                     "the remaining streams are not read: this failure would repeat for each",
                 )?;
             }
-            let report = StreamReport {
-                stream: def.name,
-                stats: StreamStats::default(),
-                outcome: StreamOutcome::Failed(message),
-            };
+            let report = report(StreamStats::default(), StreamOutcome::Failed(message));
             Ok((i, report, Some(failure_type)))
         }
     }
+}
+
+/// Stops the sync for a failure that would repeat for every stream (`e`): no worker starts
+/// another stream, and children whose parents are left unread end for the same cause. Whether
+/// this call was the first to stop it.
+fn halt(shared: &Shared, e: &anyhow::Error) -> bool {
+    let cause = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<HttpError>())
+        .cloned();
+    let mut halt = shared.halt.lock().unwrap_or_else(|e| e.into_inner());
+    if halt.is_none() {
+        *halt = cause;
+    }
+    !shared.stop.swap(true, Ordering::Relaxed)
+}
+
+/// Whether `e` is a request the token caps held back.
+fn over_budget(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<HttpError>(),
+            Some(HttpError::OverBudget(_))
+        )
+    })
 }
 
 /// The end of this sync's window: now, by the server's clock when it is behind ours, in whole
@@ -427,25 +594,21 @@ fn stops_the_sync(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The summary LOG lines: per stream, then the totals, which the progress display shows too
+/// (`Tally::totals`).
 fn summarize(
     reports: &[StreamReport],
     definitions: &Definitions,
-    client: &Client,
+    totals: &Totals,
     out: &mut Output,
 ) -> std::io::Result<()> {
-    let mut records = 0;
     let mut requests = 0;
     let mut tokens = 0;
     for r in reports {
         let s = &r.stats;
-        records += s.records;
-        requests += s.requests;
-        tokens += s.tokens;
-        let how = match &r.outcome {
-            StreamOutcome::Complete => "complete",
-            StreamOutcome::Skipped(_) => "skipped",
-            StreamOutcome::Failed(_) => "failed",
-        };
+        requests += r.requests;
+        tokens += r.tokens;
+        let how = r.outcome.as_str();
         let vanished = match s.vanished_parents {
             0 => String::new(),
             1 => ", 1 vanished parent (gone before its children were read)".to_string(),
@@ -455,31 +618,60 @@ fn summarize(
             LogLevel::Info,
             &format!(
                 "summary {}: {how}, {} records, {} requests, ~{} tokens{vanished}",
-                r.stream, s.records, s.requests, s.tokens
+                r.stream, r.records, r.requests, r.tokens
             ),
         )?;
     }
+    let d = &definitions.meter;
     out.log(
         LogLevel::Info,
         &format!(
-            "summary total: {records} records, {} requests, ~{} tokens (streams {requests} requests, ~{tokens} tokens; \
-             custom-field definitions {} requests, ~{} tokens; the key check 1 request, 2 tokens)",
-            requests + definitions.requests + 1,
-            tokens + definitions.tokens + 2,
-            definitions.requests,
-            definitions.tokens
+            "summary total: {} records, {} requests, ~{} tokens (streams {requests} requests, ~{tokens} tokens; \
+             custom-field definitions {} requests, ~{} tokens; the key check 1 request, {} tokens; retries {})",
+            totals.records,
+            totals.requests,
+            totals.tokens,
+            d.requests(),
+            d.tokens(),
+            super::WHOAMI_TOKENS,
+            totals.retries,
         ),
     )?;
-    let c = &client.counters;
     out.log(
         LogLevel::Info,
         &format!(
-            "summary http: {} requests sent, {} of them retries, {} answered 429 (burst limit)",
-            c.requests.load(Ordering::Relaxed),
-            c.retries.load(Ordering::Relaxed),
-            c.rate_limited.load(Ordering::Relaxed)
+            "summary http: {} requests sent, {} of them retries, {} answered 429 (burst limit), \
+             {:.1} s held back by rate limits",
+            totals.requests,
+            totals.retries,
+            totals.rate_limited,
+            totals.rate_limit_wait.as_secs_f64()
         ),
+    )?;
+    out.log(
+        LogLevel::Info,
+        &format!("summary tokens: {}", token_line(totals)),
     )
+}
+
+/// Tokens spent and left, as the summary and the progress display say them.
+pub fn token_line(t: &Totals) -> String {
+    let mut line = format!("~{} spent by this sync", t.tokens);
+    if let (Some(max), Some(left)) = (t.caps.max_tokens, t.sync_tokens_left()) {
+        line.push_str(&format!("; ~{left} left of max_tokens_per_sync {max}"));
+    }
+    match t.daily {
+        Some((limit, remaining)) => {
+            line.push_str(&format!(
+                "; Pipedrive reports {remaining} of the company's {limit} daily tokens left"
+            ));
+            if let (Some(p), Some(reserve)) = (t.caps.reserve_percent, t.daily_reserve()) {
+                line.push_str(&format!(" (reserve {p}%: {reserve})"));
+            }
+        }
+        None => line.push_str("; Pipedrive did not report the daily budget"),
+    }
+    line
 }
 
 #[cfg(test)]

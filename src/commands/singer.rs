@@ -144,7 +144,13 @@ pub fn sync(
 ) -> Result<()> {
     let start = Start::load(catalog_path, state_path)?;
     out.speak_singer(start.singer());
-    let result = super::read(config, &start.selected, &start.saved, out);
+    let result = super::read(
+        config,
+        &start.selected,
+        &start.saved,
+        out,
+        &crate::progress::Nobody,
+    );
     out.final_singer_state()?;
     result.map(|_| ())
 }

@@ -23,8 +23,11 @@ pub fn connection_specification() -> serde_json::Value {
         // Airbyte's form builder wants one plain type, and no Rust-specific number formats.
         let kind = match name.as_str() {
             "custom_field_option_labels" => "boolean",
-            "max_requests_per_second" => "number",
-            "request_timeout_seconds" | "max_retries" | "max_concurrent_streams" => "integer",
+            "max_requests_per_second" | "daily_budget_reserve_percent" => "number",
+            "request_timeout_seconds"
+            | "max_retries"
+            | "max_concurrent_streams"
+            | "max_tokens_per_sync" => "integer",
             _ => "string",
         };
         p.insert("type".into(), kind.into());

@@ -35,10 +35,16 @@ pub const OBJECTS: &[(&str, &str)] = &[
 /// removes its own.
 const NAME_PREFIX: &str = "source-pipedrive ";
 
+/// Token costs of the Webhooks API, from the reference's table: a list, and a write or delete
+/// of a single item.
+const LIST_TOKENS: u32 = 10;
+const CREATE_TOKENS: u32 = 10;
+const DELETE_TOKENS: u32 = 6;
+
 fn existing(config: &Config) -> Result<Vec<Value>> {
     let client = super::client(config, RetryPolicy::default());
     let listed = client
-        .get_json("/v1/webhooks", &[])
+        .get_json("/v1/webhooks", &[], LIST_TOKENS)
         .context("listing the company's webhooks")?;
     Ok(listed.body["data"].as_array().cloned().unwrap_or_default())
 }
@@ -98,7 +104,7 @@ pub fn register(config: &Config, url: &str, objects: &[String], out: &mut Output
             "version": "2.0",
         });
         let made = client
-            .post_json("/v1/webhooks", &body)
+            .post_json("/v1/webhooks", &body, CREATE_TOKENS)
             .with_context(|| format!("creating the webhook for {object}"))?;
         created += 1;
         out.log(
@@ -145,7 +151,7 @@ pub fn remove(config: &Config, all: bool, ids: &[u64], out: &mut Output) -> Resu
     let client = super::client(config, RetryPolicy::default());
     for id in &targets {
         client
-            .delete(&format!("/v1/webhooks/{id}"))
+            .delete(&format!("/v1/webhooks/{id}"), DELETE_TOKENS)
             .with_context(|| format!("removing webhook {id}"))?;
         out.log(LogLevel::Info, &format!("webhook {id} removed"))?;
     }

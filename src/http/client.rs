@@ -1,17 +1,20 @@
 //! The client itself: one `ureq` agent shared by every worker, the key in a header, and the
-//! loop that sends a request, reads its answer, and waits, retries or gives up per the policy.
+//! loop that sends a request, reads its answer, and waits, retries or gives up per the policy
+//! and the token budget. Its counters are what the summary and the progress display show.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::budget::{Budget, BudgetStop};
 use super::error::{error_message, looks_like_html, transport_message, HttpError};
 use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
 use crate::config::ApiKey;
+use crate::config::TokenCaps as Caps;
 
 const USER_AGENT: &str = concat!("source-pipedrive/", env!("CARGO_PKG_VERSION"));
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
@@ -31,12 +34,57 @@ fn json(bytes: Vec<u8>) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(&bytes)
 }
 
-/// Counters for the end-of-sync summary and the benchmarks.
-#[derive(Debug, Default)]
+/// What the client has done so far: the end-of-sync summary, the progress display and the
+/// benchmarks read these, as they happen.
+#[derive(Debug)]
 pub struct Counters {
+    /// Requests sent, retries and 429s included.
     pub requests: AtomicU64,
     pub retries: AtomicU64,
+    /// Requests answered 429 (a burst limit).
     pub rate_limited: AtomicU64,
+    /// Estimated tokens of the requests sent, less those refused with a 429 (see `budget`).
+    pub tokens: AtomicU64,
+    /// Microseconds held back by rate limits: the burst window, `max_requests_per_second`,
+    /// the waits 429s asked for.
+    pub rate_limit_wait_us: AtomicU64,
+    /// The company's daily token limit and tokens left as Pipedrive last reported them;
+    /// `u64::MAX` until it does.
+    pub daily_limit: AtomicU64,
+    pub daily_remaining: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+            rate_limit_wait_us: AtomicU64::new(0),
+            daily_limit: AtomicU64::new(u64::MAX),
+            daily_remaining: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Counters {
+    /// The company's daily token limit and tokens left, once Pipedrive has reported both.
+    pub fn daily(&self) -> Option<(u64, u64)> {
+        let limit = self.daily_limit.load(Ordering::Relaxed);
+        let remaining = self.daily_remaining.load(Ordering::Relaxed);
+        (limit != u64::MAX && remaining != u64::MAX).then_some((limit, remaining))
+    }
+
+    /// How long requests were held back by rate limits.
+    pub fn rate_limit_wait(&self) -> Duration {
+        Duration::from_micros(self.rate_limit_wait_us.load(Ordering::Relaxed))
+    }
+
+    fn waited(&self, d: Duration) {
+        self.rate_limit_wait_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
 }
 
 pub struct Client {
@@ -49,11 +97,14 @@ pub struct Client {
     pace: Mutex<Pacer>,
     /// Set once the daily budget said no: requests from other threads are not sent after it.
     budget_spent: AtomicBool,
-    pub counters: Counters,
+    /// The user's token caps, checked before each request.
+    budget: Budget,
+    pub counters: Arc<Counters>,
 }
 
 impl Client {
-    pub fn new(base_url: &str, key: ApiKey, policy: RetryPolicy) -> Client {
+    /// A client spending at most what `caps` allow (`Caps::default()`: no cap).
+    pub fn new(base_url: &str, key: ApiKey, policy: RetryPolicy, caps: Caps) -> Client {
         let in_flight = policy.in_flight as usize;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -70,13 +121,30 @@ impl Client {
             policy,
             pace: Mutex::new(Pacer::new(in_flight)),
             budget_spent: AtomicBool::new(false),
-            counters: Counters::default(),
+            budget: Budget::new(caps),
+            counters: Arc::default(),
         }
     }
 
-    /// GET `path` with `query`, retried and paced per the policy, parsed as JSON.
-    pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Response, HttpError> {
-        self.send(Method::Get, path, query, &mut json)
+    /// The token caps this client keeps to.
+    pub fn caps(&self) -> Caps {
+        self.budget.caps()
+    }
+
+    /// Why the token budget stopped this client's requests, once it has.
+    pub fn budget_stop(&self) -> Option<BudgetStop> {
+        self.budget.stopped()
+    }
+
+    /// GET `path` with `query`, which costs `tokens`, retried and paced per the policy, parsed
+    /// as JSON.
+    pub fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        tokens: u32,
+    ) -> Result<Response, HttpError> {
+        self.send(Method::Get, path, query, tokens, &mut json)
     }
 
     /// GET like `get_json`, handing the body's text to `read`, which parses what it needs in
@@ -86,12 +154,14 @@ impl Client {
         &self,
         path: &str,
         query: &[(&str, String)],
+        tokens: u32,
         mut read: impl FnMut(&str) -> Result<B, serde_json::Error>,
     ) -> Result<Response<B>, HttpError> {
         self.send(
             Method::Get,
             path,
             query,
+            tokens,
             &mut |bytes| match String::from_utf8(bytes) {
                 Ok(text) => read(&text),
                 // Let the parser say where the bad bytes are.
@@ -100,15 +170,15 @@ impl Client {
         )
     }
 
-    /// POST a JSON body. Waits out a burst 429 (the request was refused, not done), but retries
-    /// nothing else.
-    pub fn post_json(&self, path: &str, body: &Value) -> Result<Response, HttpError> {
-        self.send(Method::Post(body), path, &[], &mut json)
+    /// POST a JSON body, which costs `tokens`. Waits out a burst 429 (the request was refused,
+    /// not done), but retries nothing else.
+    pub fn post_json(&self, path: &str, body: &Value, tokens: u32) -> Result<Response, HttpError> {
+        self.send(Method::Post(body), path, &[], tokens, &mut json)
     }
 
     /// DELETE, with the same rule as `post_json`.
-    pub fn delete(&self, path: &str) -> Result<Response, HttpError> {
-        self.send(Method::Delete, path, &[], &mut json)
+    pub fn delete(&self, path: &str, tokens: u32) -> Result<Response, HttpError> {
+        self.send(Method::Delete, path, &[], tokens, &mut json)
     }
 
     fn send<B>(
@@ -116,6 +186,7 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
+        tokens: u32,
         read: Reader<B>,
     ) -> Result<Response<B>, HttpError> {
         let target = format!("{} {}", method.name(), target(path, query));
@@ -126,8 +197,11 @@ impl Client {
             if self.budget_spent.load(Ordering::Relaxed) {
                 return Err(HttpError::BudgetExhausted { target });
             }
+            self.budget
+                .admit(tokens, &target, &self.counters)
+                .map_err(HttpError::OverBudget)?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(method, path, query, &target, read) {
+            let err = match self.attempt(method, path, query, tokens, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -140,7 +214,9 @@ impl Client {
                         });
                     }
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(wait + jitter_ms(250));
+                    let wait = wait + jitter_ms(250);
+                    std::thread::sleep(wait);
+                    self.counters.waited(wait);
                     continue;
                 }
                 Err(e) => e,
@@ -162,6 +238,7 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
+        tokens: u32,
         target: &str,
         read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
@@ -190,12 +267,17 @@ impl Client {
                 .header("content-type", "application/json")
                 .send(serde_json::to_vec(body).unwrap_or_default()),
         };
-        let mut resp = sent.map_err(|e| HttpError::Transport {
-            target: target.to_string(),
-            message: format!("{} (base_url {})", transport_message(&e), self.base_url),
+        let mut resp = sent.map_err(|e| {
+            self.budget.unanswered(tokens);
+            HttpError::Transport {
+                target: target.to_string(),
+                message: format!("{} (base_url {})", transport_message(&e), self.base_url),
+            }
         })?;
         let status = resp.status().as_u16();
         let headers = RateHeaders::read(resp.headers());
+        self.budget
+            .answered(tokens, status == 429, headers.daily(), &self.counters);
         if self.policy.pace_from_headers {
             self.record_pace(&headers);
         }
@@ -259,6 +341,7 @@ impl Client {
         let at = pace.next_slot(now, self.policy.min_interval);
         if at > now {
             std::thread::sleep(at - now);
+            self.counters.waited(at - now);
         }
         pace.sent(Instant::now());
     }

@@ -19,6 +19,8 @@ pub enum HttpError {
     },
     /// 429 while the burst window still had room: the daily token budget is spent.
     BudgetExhausted { target: String },
+    /// Not sent: it would cross one of the user's token caps (`budget`).
+    OverBudget(super::budget::BudgetStop),
     /// No answer: DNS, connect, TLS, reset, timeout.
     Transport { target: String, message: String },
     /// An answer we cannot use: not JSON, cut short, or not the envelope we expect.
@@ -34,7 +36,7 @@ impl HttpError {
         match self {
             HttpError::Status { status, .. } | HttpError::BadBody { status, .. } => Some(*status),
             HttpError::BudgetExhausted { .. } => Some(429),
-            HttpError::Transport { .. } => None,
+            HttpError::Transport { .. } | HttpError::OverBudget(_) => None,
         }
     }
 
@@ -56,7 +58,7 @@ impl HttpError {
             HttpError::BudgetExhausted { .. } | HttpError::Transport { .. } => {
                 FailureType::TransientError
             }
-            HttpError::BadBody { .. } => FailureType::TransientError,
+            HttpError::BadBody { .. } | HttpError::OverBudget(_) => FailureType::TransientError,
         }
     }
 
@@ -64,7 +66,7 @@ impl HttpError {
         match self {
             HttpError::Status { status, .. } => *status >= 500,
             HttpError::Transport { .. } | HttpError::BadBody { .. } => true,
-            HttpError::BudgetExhausted { .. } => false,
+            HttpError::BudgetExhausted { .. } | HttpError::OverBudget(_) => false,
         }
     }
 }
@@ -88,6 +90,7 @@ impl fmt::Display for HttpError {
                  cleanly; run it again after the reset to resume from the saved state"
             ),
             HttpError::Transport { target, message } => write!(f, "{target}: no answer: {message}"),
+            HttpError::OverBudget(stop) => stop.fmt(f),
             HttpError::BadBody { target, status, message } => {
                 write!(f, "{target}: HTTP {status} with an unusable body: {message}")
             }

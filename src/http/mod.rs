@@ -19,14 +19,20 @@
 //!   only get the token blocked (Pipedrive's CDN answers clients that ignore 429s with a 403
 //!   HTML page), so it stops at once with an error that says so.
 //!
+//! - the user's token caps (`max_tokens_per_sync`, `daily_budget_reserve_percent`): each
+//!   request's cost is checked before it is sent, and none goes out past either cap.
+//!
 //! Its parts: `client` sends requests and reads answers, `retry` is the policy and its backoff,
-//! `pacing` keeps to the rate limits, `error` is the typed failure every caller inspects.
+//! `pacing` keeps to the rate limits, `budget` to the token caps, `error` is the typed failure
+//! every caller inspects.
 
+mod budget;
 mod client;
 mod error;
 mod pacing;
 mod retry;
 
+pub use budget::{BudgetStop, Limit};
 pub use client::{Client, Counters, Response};
 pub use error::HttpError;
 pub use retry::{backoff_delay, RetryPolicy};

@@ -77,6 +77,7 @@ pub(super) struct RateHeaders {
     remaining: Option<u64>,
     reset: Option<u64>,
     retry_after: Option<u64>,
+    daily_limit: Option<u64>,
     daily_remaining: Option<u64>,
 }
 
@@ -92,8 +93,14 @@ impl RateHeaders {
             remaining: num("x-ratelimit-remaining"),
             reset: num("x-ratelimit-reset"),
             retry_after: num("retry-after"),
+            daily_limit: num("x-daily-ratelimit-token-limit"),
             daily_remaining: num("x-daily-ratelimit-token-remaining"),
         }
+    }
+
+    /// The company's daily token limit and tokens left, when the answer told both.
+    pub(super) fn daily(&self) -> Option<(u64, u64)> {
+        Some((self.daily_limit?, self.daily_remaining?))
     }
 
     /// How long to hold every request back after this answer, with `in_flight` requests

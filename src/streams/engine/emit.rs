@@ -1,5 +1,6 @@
 //! Writing one stream's records and checkpoints: every record finished the same way (shaped,
-//! deletions marked), a STATE never before its records, and what the stream cost counted.
+//! deletions marked), a STATE never before its records, and each record counted on the
+//! stream's `Meter`.
 
 use std::collections::HashSet;
 
@@ -8,16 +9,15 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::interfaces::{Shape, Sink};
+use super::meter::Meter;
 use super::window::Window;
 use crate::streams::record::Record;
 use crate::streams::{time, StreamDef, DELETED_AT};
 
-/// What reading one stream gave.
+/// What reading one stream gave, besides its figures (records, requests, tokens), which its
+/// `Meter` holds.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StreamStats {
-    pub records: u64,
-    pub requests: u64,
-    pub tokens: u64,
     /// Set when the stream was skipped because the token's user may not read it.
     pub skipped: Option<String>,
     /// Parents that disappeared between being listed and their children being asked for.
@@ -40,6 +40,8 @@ pub const NO_CURSOR: &str = "__ab_no_cursor_state_message";
 pub(super) struct Emitter<'a> {
     def: &'a StreamDef,
     pub(super) stats: StreamStats,
+    /// The stream's live figures: records here, requests where they are sent (`listing`).
+    pub(super) meter: &'a Meter,
     /// Custom-field shaping, when records need any.
     shaper: Option<&'a dyn Shape>,
     /// The cursor property when the stream is read incrementally, or in a full refresh that
@@ -56,10 +58,12 @@ impl<'a> Emitter<'a> {
         def: &'a StreamDef,
         incremental: bool,
         shaper: Option<&'a dyn Shape>,
+        meter: &'a Meter,
     ) -> Emitter<'a> {
         Emitter {
             def,
             stats: StreamStats::default(),
+            meter,
             shaper: shaper.filter(|s| s.needed()),
             cursor_field: def
                 .cursor
@@ -95,7 +99,7 @@ impl<'a> Emitter<'a> {
         } else {
             out.record(self.def.name, &record)?;
         }
-        self.stats.records += 1;
+        self.meter.record();
         self.since_state += 1;
         Ok(())
     }
@@ -168,11 +172,6 @@ impl<'a> Emitter<'a> {
             return Ok(());
         }
         self.finish(out, window)
-    }
-
-    pub(super) fn count(&mut self, requests: u64, tokens_each: u32) {
-        self.stats.requests += requests;
-        self.stats.tokens += requests * u64::from(tokens_each);
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::emit::Emitter;
 use super::interfaces::Sink;
-use super::listing::{list, passes, Ended, Listed};
+use super::listing::{charged, list, passes, Ended, Listed};
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::record::Record;
@@ -44,8 +44,8 @@ pub(super) fn read_children(
     let mut refused_lists = Vec::new();
     for (i, (pdef, extra)) in jobs.into_iter().enumerate() {
         let per_page = pdef.checkpoints_per_page() && i + 1 == last_job;
-        let mut parent_requests = 0;
         let mut refused: Option<String> = None;
+        let meter = em.meter;
         let listed = list(
             client,
             pdef,
@@ -53,7 +53,7 @@ pub(super) fn read_children(
             &extra,
             window,
             incremental,
-            &mut parent_requests,
+            meter,
             |parents, last| {
                 let parents = parents
                     .into_iter()
@@ -79,7 +79,6 @@ pub(super) fn read_children(
                 }
             },
         );
-        em.count(parent_requests, pdef.tokens);
         if let Some(reason) = refused {
             return Ok(Ended::Skipped(reason));
         }
@@ -134,8 +133,8 @@ pub(super) fn fan_out(
             }
             Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
         };
-        let mut requests = 0;
         // Only a first page is ever refused: records arrive only once the listing is allowed.
+        let meter = em.meter;
         let listed = list(
             client,
             def,
@@ -143,7 +142,7 @@ pub(super) fn fan_out(
             &extra,
             &child_window,
             false,
-            &mut requests,
+            meter,
             |records, _| {
                 for (mut child, _) in records {
                     adopt(&mut child, parent, &group);
@@ -152,7 +151,6 @@ pub(super) fn fan_out(
                 Ok(())
             },
         );
-        em.count(requests, def.tokens);
         let e = match listed? {
             Listed::Done => {
                 *first_child = false;
@@ -200,8 +198,13 @@ fn parent_exists(client: &Client, pdef: &StreamDef, id: &Value, em: &mut Emitter
         )
     })?;
     let path = item.replace("{id}", &id_text(id));
-    em.count(1, if path.starts_with("/api/v2/") { 1 } else { 2 });
-    match client.get_json(&path, &[]) {
+    // One record costs 1 token in v2, 2 in v1.
+    let tokens = if path.starts_with("/api/v2/") { 1 } else { 2 };
+    let asked = client.get_json(&path, &[], tokens);
+    if asked.as_ref().err().is_none_or(charged) {
+        em.meter.request(tokens);
+    }
+    match asked {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.status(), Some(404 | 410)) => Ok(false),
         Err(e) => Err(e).with_context(|| {

@@ -5,6 +5,7 @@ use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
 
+use super::meter::Meter;
 use super::paging::{parse_page, Pager};
 use super::window::{Place, Window};
 use crate::http::{Client, HttpError};
@@ -28,11 +29,11 @@ pub(super) enum Ended {
 }
 
 /// Every record of a stream, written nowhere: what the field definitions are read with.
-/// The inner `Err` says why the user may not read it. `requests` counts what it asked.
+/// The inner `Err` says why the user may not read it. `meter` counts what it asked.
 pub fn fetch_all(
     client: &Client,
     def: &StreamDef,
-    requests: &mut u64,
+    meter: &Meter,
 ) -> Result<std::result::Result<Vec<Value>, String>> {
     let mut records = Vec::new();
     let everything = Window::full_refresh(DateTime::<Utc>::MIN_UTC);
@@ -43,7 +44,7 @@ pub fn fetch_all(
         &[],
         &everything,
         false,
-        requests,
+        meter,
         |page, _| {
             records.extend(page.into_iter().map(|(r, _)| r.into_value()));
             Ok(())
@@ -76,7 +77,8 @@ pub(super) fn passes(def: &StreamDef) -> Vec<Vec<(&'static str, String)>> {
 /// Pages through one list, calling `on_page` with each page's new records that fall in
 /// `window` (with their update times, v1 times already rewritten) and the latest update time
 /// among them. Stops early where the sort order says the rest is outside the window. Where
-/// each page starts and when the list ends is `paging`'s to say.
+/// each page starts and when the list ends is `paging`'s to say. Each request that reached
+/// Pipedrive is counted on `meter`, at the list's token cost.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn list(
     client: &Client,
@@ -85,7 +87,7 @@ pub(super) fn list(
     extra: &[(&'static str, String)],
     window: &Window,
     incremental: bool,
-    requests: &mut u64,
+    meter: &Meter,
     mut on_page: impl FnMut(
         Vec<(Record<'_>, Option<DateTime<Utc>>)>,
         Option<DateTime<Utc>>,
@@ -103,15 +105,17 @@ pub(super) fn list(
                 None => query.push((k, v)),
             }
         }
-        *requests += 1;
         // Set by the one parse of the page that succeeds: whether the list goes on, or why
         // the listing cannot.
         let mut outcome: Option<Result<bool>> = None;
-        let fetched = client.get_text(path, &query, |text| {
+        let fetched = client.get_text(path, &query, def.tokens, |text| {
             let envelope = Envelope::parse(text)?;
             outcome = Some(read_page(def, window, envelope, &mut pager, &mut on_page));
             Ok(())
         });
+        if fetched.as_ref().err().is_none_or(charged) {
+            meter.request(def.tokens);
+        }
         match fetched {
             Ok(_) => {}
             Err(e) if first && may_not_read(&e) => return Ok(Listed::Denied(e)),
@@ -165,6 +169,15 @@ fn read_page(
         return Ok(false);
     }
     pager.advance(tail, from, page.ahead)
+}
+
+/// Whether a failed request cost its tokens, as far as we can tell: one the token caps held
+/// back, or one not sent after the daily budget said no, never left, and a 429 costs nothing.
+pub(super) fn charged(e: &HttpError) -> bool {
+    !matches!(
+        e,
+        HttpError::OverBudget(_) | HttpError::BudgetExhausted { .. }
+    )
 }
 
 /// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the

@@ -46,14 +46,15 @@
 //! Its parts: `window` (which update times a sync reads, and the saved cursor), `listing` (the
 //! requests of one list, page after page) and `paging` (where the next page starts, and where a list ends), `fanout`
 //! (child streams read through their parents) and `rider` (children read along their parents'
-//! own passes), `emit` (records and checkpoints written, and what a stream cost), `read` (one
-//! stream from start to end). The engine knows custom fields and the stdout writer only through
+//! own passes), `emit` (records and checkpoints written), `meter` (what a stream has done so
+//! far, live), `read` (one stream from start to end). The engine knows custom fields and the stdout writer only through
 //! `Shape` and `Sink` (`interfaces`), which the layers above implement.
 
 mod emit;
 mod fanout;
 mod interfaces;
 mod listing;
+mod meter;
 mod paging;
 mod read;
 mod rider;
@@ -62,6 +63,7 @@ mod window;
 pub use emit::{finish_record, StreamStats};
 pub use interfaces::{Shape, Sink};
 pub use listing::fetch_all;
+pub use meter::{Meter, Phase};
 pub use read::read_stream;
 pub use rider::Rider;
 pub use window::{saved_cursor, saved_full_refresh_checkpoint, Window, FULL_REFRESH_FROM};

@@ -10,24 +10,28 @@ use super::emit::{Emitter, StreamStats};
 use super::fanout::{parent_list, read_children};
 use super::interfaces::{Shape, Sink};
 use super::listing::{list, passes, Ended, Listed};
+use super::meter::Meter;
 use super::rider::Rider;
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::{self, StreamDef};
 
 /// Reads one stream in `window`, writing its records (and checkpoints when `incremental`),
-/// their custom fields shaped by `shaper`. `riders` are child streams read during this
-/// stream's pass (see `Rider`); a stream with a parent of its own takes none.
+/// their custom fields shaped by `shaper`, counting what it does on `meter`. `riders` are child
+/// streams read during this stream's pass (see `Rider`); a stream with a parent of its own
+/// takes none.
+#[allow(clippy::too_many_arguments)]
 pub fn read_stream(
     client: &Client,
     def: &StreamDef,
     incremental: bool,
     window: Window,
     shaper: Option<&dyn Shape>,
+    meter: &Meter,
     riders: &mut [Rider],
     out: &mut dyn Sink,
 ) -> Result<StreamStats> {
-    let mut em = Emitter::new(def, incremental, shaper);
+    let mut em = Emitter::new(def, incremental, shaper, meter);
     let ended = match def.parent {
         None => read_list(client, def, incremental, &window, &mut em, riders, out),
         Some(parent) => read_children(client, def, parent, incremental, &window, &mut em, out),
@@ -84,7 +88,6 @@ fn read_list(
                     && r.parent.streams.last() == Some(&def.name)
             })
             .collect();
-        let mut requests = 0;
         let listed = list(
             client,
             def,
@@ -92,7 +95,7 @@ fn read_list(
             &extra,
             window,
             incremental,
-            &mut requests,
+            em.meter,
             |records, last| {
                 let parents: Vec<(Value, Option<DateTime<Utc>>)> = if riders.is_empty() {
                     Vec::new()
@@ -115,7 +118,6 @@ fn read_list(
                 Ok(())
             },
         );
-        em.count(requests, def.tokens);
         if let Listed::Denied(e) = listed? {
             // The riders read the children of this stream's records: none of them.
             for r in riders.iter_mut() {
@@ -148,7 +150,6 @@ fn read_twin(
     let twin = streams::find(a.twin)
         .ok_or_else(|| anyhow!("{}: unknown archive twin {}", def.name, a.twin))?;
     for extra in passes(twin) {
-        let mut requests = 0;
         let listed = list(
             client,
             twin,
@@ -156,7 +157,7 @@ fn read_twin(
             &extra,
             window,
             true,
-            &mut requests,
+            em.meter,
             |records, _| {
                 for (mut record, _) in records {
                     def.mark_archive(&mut record, !a.archived, None);
@@ -165,7 +166,6 @@ fn read_twin(
                 Ok(())
             },
         );
-        em.count(requests, twin.tokens);
         if let Listed::Denied(e) = listed? {
             return Ok(Some(e));
         }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::emit::{Emitter, StreamStats};
 use super::fanout::fan_out;
 use super::interfaces::{Shape, Sink};
+use super::meter::Meter;
 use super::window::{Place, Window};
 use crate::error::stdout_gone;
 use crate::http::{Client, HttpError};
@@ -33,18 +34,19 @@ pub(super) enum RiderEnd {
 }
 
 impl<'a> Rider<'a> {
-    /// `None` when `def` has no parent.
+    /// `None` when `def` has no parent. What it does is counted on `meter`.
     pub fn new(
         def: &'a StreamDef,
         incremental: bool,
         window: Window,
         shaper: Option<&'a dyn Shape>,
+        meter: &'a Meter,
     ) -> Option<Rider<'a>> {
         Some(Rider {
             parent: def.parent?,
             def,
             window,
-            em: Emitter::new(def, incremental, shaper),
+            em: Emitter::new(def, incremental, shaper, meter),
             first_child: true,
             end: None,
         })
@@ -126,6 +128,14 @@ impl<'a> Rider<'a> {
             .map_or_else(|| anyhow!("{e:#}"), |h| anyhow::Error::new(h.clone()));
         self.end.get_or_insert(RiderEnd::Failed(
             cause.context(format!("its parent stream {} failed", parent.name)),
+        ));
+    }
+
+    /// The sync stopped for `cause` (a failure every stream would meet, or the token budget)
+    /// before its parents were all read: it ends for that cause, unless it had already ended.
+    pub fn halted(&mut self, cause: anyhow::Error) {
+        self.end.get_or_insert(RiderEnd::Failed(
+            cause.context("the sync stopped before its parent streams were read"),
         ));
     }
 

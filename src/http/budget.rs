@@ -1,0 +1,357 @@
+//! The user's caps on what a sync may spend of the company's daily token budget. That budget
+//! is shared by every user, app and integration of the company, and once it is spent all of
+//! them get 429s until midnight: a sync must be able to stop short of it. Two caps, both
+//! checked here, in the one client, before a request is sent, against what that request costs
+//! (the stream table's token cost):
+//!
+//! - `max_tokens_per_sync`: the request would take this sync's tokens above the cap;
+//! - `daily_budget_reserve_percent`: the request would take the company's daily tokens left
+//!   under that share of its daily limit, both as Pipedrive last reported them
+//!   (`x-daily-ratelimit-token-limit`, `x-daily-ratelimit-token-remaining`), less what our own
+//!   requests on their way will cost. Pipedrive does not always send these headers (not at all
+//!   on some accounts, not for the first requests after a long pause): without both, this cap
+//!   cannot be checked, and is not.
+//!
+//! Once a request is held back, every later one is too (the stop is latched), so a cheaper
+//! request cannot slip out after a dearer one was refused: the sync stops where it is. What a
+//! request costs is counted when it is sent (so concurrent requests cannot together overshoot a
+//! cap) and given back when it is answered 429 (a refused request costs nothing); one that got no
+//! answer at all stays counted, as it may have reached Pipedrive.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use super::client::Counters;
+use crate::config::TokenCaps as Caps;
+
+/// The limit that held a request back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Limit {
+    /// `max_tokens_per_sync`.
+    Sync { max: u64 },
+    /// `daily_budget_reserve_percent` of the daily limit Pipedrive reported.
+    DailyReserve {
+        percent: f64,
+        daily_limit: u64,
+        /// The daily tokens left before the request, as reported less our requests in flight.
+        left: u64,
+        /// The reserve in tokens: `percent` of `daily_limit`, rounded up.
+        reserve: u64,
+    },
+}
+
+/// A request the budget held back, which stops the sync: which limit, and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetStop {
+    pub limit: Limit,
+    /// The request held back (path and query, never the key).
+    pub target: String,
+    /// What it would have cost.
+    pub cost: u32,
+    /// Tokens the sync had spent when it stopped.
+    pub spent: u64,
+}
+
+impl BudgetStop {
+    /// The config key of the limit, as users know it.
+    pub fn setting(&self) -> &'static str {
+        match self.limit {
+            Limit::Sync { .. } => "max_tokens_per_sync",
+            Limit::DailyReserve { .. } => "daily_budget_reserve_percent",
+        }
+    }
+}
+
+impl fmt::Display for BudgetStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (target, cost, spent) = (&self.target, self.cost, self.spent);
+        match &self.limit {
+            Limit::Sync { max } => write!(
+                f,
+                "{target} was not sent: at ~{cost} tokens it would take this sync from ~{spent} to \
+                 ~{} tokens, over `max_tokens_per_sync` ({max})",
+                spent + u64::from(cost)
+            ),
+            Limit::DailyReserve {
+                percent,
+                daily_limit,
+                left,
+                reserve,
+            } => write!(
+                f,
+                "{target} was not sent: Pipedrive reports ~{left} of the company's {daily_limit} daily \
+                 tokens left, and at ~{cost} tokens it would leave fewer than the reserve of \
+                 `daily_budget_reserve_percent` ({percent}%: {reserve} tokens), which the company's \
+                 other tools keep"
+            ),
+        }
+    }
+}
+
+/// What the daily headers said, less our requests sent since.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Daily {
+    limit: u64,
+    /// Tokens left: as reported, less what our requests in flight will cost (may go negative
+    /// when other tools spend too).
+    left: i64,
+}
+
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Tokens of the requests sent and not refused.
+    spent: u64,
+    /// Tokens of the requests sent and not answered yet.
+    in_flight: u64,
+    daily: Option<Daily>,
+    stopped: Option<BudgetStop>,
+}
+
+/// The limit a request of `cost` tokens would cross, if any. `spent` is this sync's tokens so
+/// far, `daily` the company's daily limit and tokens left as last known.
+fn crossed(caps: &Caps, spent: u64, daily: Option<Daily>, cost: u32) -> Option<Limit> {
+    let cost = u64::from(cost);
+    if let Some(max) = caps.max_tokens {
+        if spent + cost > max {
+            return Some(Limit::Sync { max });
+        }
+    }
+    if let (Some(percent), Some(d)) = (caps.reserve_percent, daily) {
+        let reserve = percent / 100.0 * d.limit as f64;
+        if ((d.left - cost as i64) as f64) < reserve {
+            return Some(Limit::DailyReserve {
+                percent,
+                daily_limit: d.limit,
+                left: d.left.max(0) as u64,
+                reserve: reserve.ceil() as u64,
+            });
+        }
+    }
+    None
+}
+
+/// A request target cut to a readable length: a batch of children names up to 100 parent ids.
+fn short(target: &str) -> String {
+    const MAX: usize = 120;
+    match target.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &target[..end]),
+        None => target.to_string(),
+    }
+}
+
+/// The ledger of one client: what its requests cost, checked against the caps.
+#[derive(Debug, Default)]
+pub(super) struct Budget {
+    caps: Caps,
+    ledger: Mutex<Ledger>,
+}
+
+impl Budget {
+    pub(super) fn new(caps: Caps) -> Budget {
+        Budget {
+            caps,
+            ledger: Mutex::default(),
+        }
+    }
+
+    pub(super) fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets a request of `cost` tokens go, counting it, or holds it back (and every later one).
+    pub(super) fn admit(
+        &self,
+        cost: u32,
+        target: &str,
+        counters: &Counters,
+    ) -> Result<(), BudgetStop> {
+        let mut l = self.ledger();
+        if let Some(stop) = &l.stopped {
+            return Err(stop.clone());
+        }
+        if let Some(limit) = crossed(&self.caps, l.spent, l.daily, cost) {
+            let stop = BudgetStop {
+                limit,
+                target: short(target),
+                cost,
+                spent: l.spent,
+            };
+            l.stopped = Some(stop.clone());
+            return Err(stop);
+        }
+        l.spent += u64::from(cost);
+        l.in_flight += u64::from(cost);
+        if let Some(d) = &mut l.daily {
+            d.left -= i64::from(cost);
+        }
+        counters.tokens.store(l.spent, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A request of `cost` tokens was answered: `refused` (429) gives its tokens back; the
+    /// daily headers, when both came, are the new truth less our other requests in flight.
+    pub(super) fn answered(
+        &self,
+        cost: u32,
+        refused: bool,
+        daily: Option<(u64, u64)>,
+        counters: &Counters,
+    ) {
+        let mut l = self.ledger();
+        let cost = u64::from(cost);
+        l.in_flight = l.in_flight.saturating_sub(cost);
+        if refused {
+            l.spent = l.spent.saturating_sub(cost);
+            if let Some(d) = &mut l.daily {
+                d.left += cost as i64;
+            }
+        }
+        if let Some((limit, remaining)) = daily {
+            l.daily = Some(Daily {
+                limit,
+                left: remaining as i64 - l.in_flight as i64,
+            });
+            counters.daily_limit.store(limit, Ordering::Relaxed);
+            counters.daily_remaining.store(remaining, Ordering::Relaxed);
+        }
+        counters.tokens.store(l.spent, Ordering::Relaxed);
+    }
+
+    /// A request of `cost` tokens got no answer: it may have reached Pipedrive, so it stays
+    /// counted.
+    pub(super) fn unanswered(&self, cost: u32) {
+        let mut l = self.ledger();
+        l.in_flight = l.in_flight.saturating_sub(u64::from(cost));
+    }
+
+    /// The stop, once a request was held back.
+    pub(super) fn stopped(&self) -> Option<BudgetStop> {
+        self.ledger().stopped.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daily(limit: u64, left: i64) -> Option<Daily> {
+        Some(Daily { limit, left })
+    }
+
+    #[test]
+    fn the_sync_cap_lets_a_request_reach_it_but_not_cross_it() {
+        let caps = Caps {
+            max_tokens: Some(100),
+            reserve_percent: None,
+        };
+        assert_eq!(
+            crossed(&caps, 90, None, 10),
+            None,
+            "exactly the cap is allowed"
+        );
+        assert_eq!(crossed(&caps, 91, None, 10), Some(Limit::Sync { max: 100 }));
+        assert_eq!(crossed(&Caps::default(), u64::MAX / 2, None, 40), None);
+    }
+
+    #[test]
+    fn the_daily_reserve_needs_both_figures_and_keeps_its_share() {
+        let caps = Caps {
+            max_tokens: None,
+            reserve_percent: Some(25.0),
+        };
+        // Without the headers, nothing to check.
+        assert_eq!(crossed(&caps, 0, None, 10), None);
+        // 1000 × 25% = 250 kept: from 260, a 10-token request leaves 250 (allowed), 11 would not.
+        assert_eq!(crossed(&caps, 0, daily(1000, 260), 10), None);
+        assert_eq!(
+            crossed(&caps, 0, daily(1000, 260), 11),
+            Some(Limit::DailyReserve {
+                percent: 25.0,
+                daily_limit: 1000,
+                left: 260,
+                reserve: 250
+            })
+        );
+        // Other tools spent past the reserve: nothing more goes.
+        assert!(crossed(&caps, 0, daily(1000, -5), 1).is_some());
+        // 0%: anything up to the last token.
+        let zero = Caps {
+            reserve_percent: Some(0.0),
+            ..caps
+        };
+        assert_eq!(crossed(&zero, 0, daily(1000, 10), 10), None);
+        assert!(crossed(&zero, 0, daily(1000, 10), 11).is_some());
+        // The sync cap is checked first.
+        let both = Caps {
+            max_tokens: Some(5),
+            reserve_percent: Some(25.0),
+        };
+        assert_eq!(
+            crossed(&both, 0, daily(1000, 0), 10),
+            Some(Limit::Sync { max: 5 })
+        );
+    }
+
+    #[test]
+    fn the_ledger_counts_in_flight_refunds_429s_and_latches_a_stop() {
+        let counters = Counters::default();
+        let b = Budget::new(Caps {
+            max_tokens: Some(50),
+            reserve_percent: Some(50.0),
+        });
+        b.admit(20, "/a", &counters).unwrap();
+        b.admit(20, "/b", &counters).unwrap();
+        assert_eq!(counters.tokens.load(Ordering::Relaxed), 40);
+        // /a answered: 200 of 1000 left, /b (20) still on its way, so 180 really.
+        b.answered(20, false, Some((1000, 200)), &counters);
+        assert_eq!(counters.daily(), Some((1000, 200)));
+        // /b refused with a 429: its tokens come back.
+        b.answered(20, true, None, &counters);
+        assert_eq!(counters.tokens.load(Ordering::Relaxed), 20);
+        // 200 left, 500 kept: the daily reserve is already crossed.
+        let stop = b.admit(1, "/c", &counters).unwrap_err();
+        assert_eq!(stop.setting(), "daily_budget_reserve_percent");
+        assert_eq!(stop.spent, 20);
+        assert!(stop.to_string().contains("/c was not sent"), "{stop}");
+        let long = format!("/api/v2/deals/products?deal_ids={}", "1,".repeat(200));
+        assert_eq!(short(&long).chars().count(), 121);
+        assert_eq!(short("/a"), "/a");
+        // Latched: nothing goes after it, however cheap, and the first stop is what is said.
+        let again = b.admit(1, "/d", &counters).unwrap_err();
+        assert_eq!(again, stop);
+        assert_eq!(b.stopped(), Some(stop));
+        assert_eq!(counters.tokens.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn concurrent_requests_cannot_overshoot_together() {
+        let counters = Counters::default();
+        let b = Budget::new(Caps {
+            max_tokens: Some(100),
+            reserve_percent: None,
+        });
+        let admitted = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..10)
+                            .filter(|_| b.admit(10, "/x", &counters).is_ok())
+                            .count()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum::<usize>()
+        });
+        assert_eq!(admitted, 10, "exactly the cap's worth went");
+        b.unanswered(10);
+        assert_eq!(counters.tokens.load(Ordering::Relaxed), 100);
+    }
+}
