@@ -14,6 +14,7 @@ mod layers;
 mod never_skip;
 mod packaging;
 mod parsers;
+mod progress;
 mod read;
 mod resilience;
 mod singer;

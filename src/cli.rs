@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::progress::Mode;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "source-pipedrive",
@@ -140,6 +142,9 @@ pub enum Command {
         /// stream, or the legacy object `{"stream": {"cursor": "value"}}`.
         #[arg(long)]
         state: Option<PathBuf>,
+        /// Live progress on stderr: auto (when stderr is a terminal), always, never.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        progress: Mode,
     },
     /// Manage the webhooks that feed `listen`. register and remove WRITE to Pipedrive: they are
     /// the only commands that do.
@@ -168,6 +173,10 @@ pub enum Command {
         /// Speak Singer (the catalog and state are then Singer's).
         #[arg(long)]
         singer: bool,
+        /// Live deliveries and reconciliation reads on stderr: auto (when stderr is a
+        /// terminal), always, never.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        progress: Mode,
     },
     /// Serve the sandbox Pipedrive on loopback until stopped, for trying clients against it.
     Sandbox {
@@ -179,10 +188,19 @@ pub enum Command {
         size: u64,
     },
     /// Run check, discover and a full sync against an embedded sandbox Pipedrive: no account needed.
+    /// On a terminal, the protocol messages go to a file and the terminal shows the progress,
+    /// a summary and sample records; otherwise they go to stdout.
     Demo {
         /// Records per main resource (deals, persons, ...) in the sandbox.
         #[arg(long, default_value_t = 1200)]
         size: u64,
+        /// Live progress on stderr: auto (when stderr is a terminal), always, never.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        progress: Mode,
+        /// When stdout is a terminal: the file the protocol messages are written to (default:
+        /// source-pipedrive-demo.jsonl in the temporary directory).
+        #[arg(long)]
+        messages: Option<PathBuf>,
     },
 }
 

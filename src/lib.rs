@@ -69,12 +69,18 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             config,
             catalog,
             state,
+            progress,
         } => {
             let config = load_config(&config, out)?;
             let (selected, saved) = airbyte_inputs(catalog, state)?;
-            commands::read(&config, &selected, &saved, out, &progress::Nobody)?;
+            let board = progress::Board::new(progress, "source-pipedrive read");
+            commands::read(&config, &selected, &saved, out, &board)?;
         }
-        Command::Demo { size } => commands::demo(size, out)?,
+        Command::Demo {
+            size,
+            progress,
+            messages,
+        } => commands::demo(size, progress, messages, out)?,
         Command::Sandbox { port, size } => commands::serve(port, size)?,
         Command::Webhooks { action } => match action {
             cli::WebhookAction::Register {
@@ -96,6 +102,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             bind,
             reconcile_every,
             singer,
+            progress,
         } => {
             let config = load_config(&config, out)?;
             let (selected, saved, singer) = if singer {
@@ -111,6 +118,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
                 bind,
                 reconcile_every,
                 singer,
+                progress,
             };
             commands::listen::listen(&config, selected, saved, opts)?
         }

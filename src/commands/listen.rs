@@ -36,6 +36,7 @@ use crate::config::Config;
 use crate::custom_fields::{Naming, Shaper};
 use crate::http::RetryPolicy;
 use crate::output::{Output, Singer};
+use crate::progress::Listening;
 use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
 use crate::streams::engine::{self, Shape};
@@ -87,6 +88,7 @@ struct Hooks {
     shapers: HashMap<&'static str, Option<Shaper>>,
     seen: Recent<()>,
     last: Recent<DateTime<Utc>>,
+    board: Arc<Listening>,
 }
 
 enum Verdict {
@@ -216,6 +218,8 @@ impl Hooks {
                 self.last.put(key, t);
             }
         }
+        self.board
+            .delivered(format!("{entity} {} {action}", body["id"]));
         Ok(Verdict::Written)
     }
 }
@@ -242,6 +246,8 @@ pub struct ListenOptions {
     pub reconcile_every: Duration,
     /// Write Singer messages (SCHEMA, RECORD, STATE) instead of Airbyte's.
     pub singer: Option<Singer>,
+    /// Whether deliveries and reconciliation reads are shown live on stderr.
+    pub progress: crate::progress::Mode,
 }
 
 /// Serves deliveries until the process is stopped.
@@ -260,6 +266,11 @@ pub fn listen(
     );
     let listener =
         TcpListener::bind(&opts.bind).with_context(|| format!("listening on {}", opts.bind))?;
+    let board = Listening::start(
+        opts.progress,
+        &listener.local_addr()?.to_string(),
+        opts.reconcile_every,
+    );
     // The webhook handlers and the reconciliation write through handles on one stdout.
     let mut stdout = Output::stdout();
     super::redact(config, &mut stdout);
@@ -290,6 +301,7 @@ pub fn listen(
         shapers,
         seen: Recent::new(),
         last: Recent::new(),
+        board: Arc::clone(&board),
     }));
     log(
         &hooks,
@@ -309,7 +321,7 @@ pub fn listen(
                 &selected,
                 &saved,
                 &mut reconcile_out,
-                &crate::progress::Nobody,
+                &*board,
             ) {
                 Ok(reports) => {
                     for r in reports {
