@@ -9,6 +9,8 @@ use std::os::fd::FromRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use pipedrive_sandbox::SandboxOptions;
+use serde_json::json;
 use source_pipedrive::protocol::airbyte::Message;
 
 use crate::util::{catalog, default_streams, run, World, START};
@@ -179,10 +181,37 @@ fn last_frame(terminal: &str, title: &str) -> Vec<String> {
     lines.iter().map(|l| l.trim_end().to_string()).collect()
 }
 
+/// The seconds said just before `unit` in `text`: `2.4 s waiting` gives 2.4.
+fn seconds_before(text: &str, unit: &str) -> f64 {
+    let before = text
+        .split(unit)
+        .next()
+        .filter(|b| b.len() < text.len())
+        .unwrap_or_else(|| panic!("no {unit:?} in {text}"));
+    let figure = before.rsplit(' ').next().unwrap();
+    figure
+        .parse()
+        .unwrap_or_else(|_| panic!("{figure:?} before {unit:?} in {text}"))
+}
+
 #[test]
 fn read_on_a_terminal_shows_progress_that_agrees_with_the_summary() {
-    let world = World::new(400);
-    let config = world.config(START);
+    // A company whose daily budget Pipedrive reports, both token caps set far above what the
+    // sync spends, and a request rate that makes the sync wait: every line of the display has
+    // figures to compare.
+    let world = World::with(SandboxOptions {
+        size: 400,
+        daily_token_budget: Some(1_000_000),
+        ..SandboxOptions::default()
+    });
+    let config = world.config_with(json!({
+        "api_key": world.key(),
+        "start_date": START,
+        "base_url": world.sandbox.base_url(),
+        "max_tokens_per_sync": 900_000,
+        "daily_budget_reserve_percent": 5,
+        "max_requests_per_second": 40,
+    }));
     let cat = world.file("catalog.json", &catalog(&default_streams(), "full_refresh"));
     let shown = on_terminal(
         &[
@@ -204,13 +233,14 @@ fn read_on_a_terminal_shows_progress_that_agrees_with_the_summary() {
     );
 
     let frame = last_frame(&shown.terminal, "source-pipedrive read · ");
-    // Totals: records, requests and tokens as the summary says them.
+    // title · clock · records · requests · tokens, as the summary says them.
     let total = log_line(&messages, "summary total: ");
-    // title · clock · records · requests · tokens · waits
     let parts: Vec<&str> = frame[0].split(" · ").collect();
-    assert!(parts.len() > 5, "{frame:#?}");
+    assert_eq!(parts.len(), 5, "{frame:#?}");
     assert!(
-        parts[2].ends_with(" records") && parts[4].ends_with(" tokens"),
+        parts[2].ends_with(" records")
+            && parts[3].ends_with(" requests")
+            && parts[4].ends_with(" tokens"),
         "{}",
         frame[0]
     );
@@ -220,10 +250,48 @@ fn read_on_a_terminal_shows_progress_that_agrees_with_the_summary() {
         "{}\n{total}",
         frame[0]
     );
+    // The streams in each state, and the time held back by rate limits.
+    let summaries: Vec<String> = logs(&messages)
+        .into_iter()
+        .filter(|l| l.starts_with("summary ") && l.contains(" records, "))
+        .filter(|l| !l.starts_with("summary total: "))
+        .collect();
+    assert_eq!(summaries.len(), default_streams().len());
+    let complete = summaries
+        .iter()
+        .filter(|l| l.contains(": complete,"))
+        .count();
+    let skipped = summaries.iter().filter(|l| l.contains(": skipped")).count();
+    assert_eq!(complete + skipped, summaries.len(), "{summaries:#?}");
+    let mut counts = vec![format!("{complete} done")];
+    if skipped > 0 {
+        counts.push(format!("{skipped} skipped"));
+    }
+    let http = log_line(&messages, "summary http: ");
+    let held = seconds_before(&http, " s held back by rate limits");
     assert!(
-        frame[1].contains("streams: ") && frame[1].contains(" done"),
+        held > 0.0,
+        "40 requests a second make the sync wait: {http}"
+    );
+    assert_eq!(
+        frame[1],
+        format!(
+            "  streams: {} · {held:.1} s waiting on rate limits",
+            counts.join(" · ")
+        )
+    );
+    // What is left of each limit: the summary's figures after the tokens spent.
+    let tokens = log_line(&messages, "summary tokens: ");
+    assert!(
+        frame[2].starts_with("  tokens left: ~") && frame[2].contains("daily budget "),
         "{}",
-        frame[1]
+        frame[2]
+    );
+    assert_eq!(
+        numbers(&frame[2]),
+        numbers(&tokens)[1..],
+        "{}\n{tokens}",
+        frame[2]
     );
     // Every stream's line agrees with its summary line: state, records, requests, tokens.
     for stream in default_streams() {

@@ -114,6 +114,10 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
                 (selected, saved, None)
             };
             let reconcile_every = std::time::Duration::from_secs(reconcile_every);
+            let progress = match singer {
+                Some(_) => progress.beside_logs(),
+                None => progress,
+            };
             let opts = commands::listen::ListenOptions {
                 bind,
                 reconcile_every,

@@ -50,46 +50,51 @@ const PHASES: [Phase; 6] = [
 
 /// The totals' lines, as the summary LOG says them too.
 pub(super) fn headline(title: &str, t: &Totals) -> Vec<String> {
-    let mut lines = vec![format!(
-        "{title} · {} · {} records · {} requests · ~{} tokens · {:.1} s waiting on rate limits",
-        clock(t.elapsed),
-        thousands(t.records),
-        thousands(t.requests),
-        thousands(t.tokens),
-        t.rate_limit_wait.as_secs_f64()
-    )];
-    let mut budget = Vec::new();
-    if let (Some(max), Some(left)) = (t.caps.max_tokens, t.sync_tokens_left()) {
-        budget.push(format!(
-            "~{} of max_tokens_per_sync {} left",
-            thousands(left),
+    let counts: Vec<String> = PHASES
+        .iter()
+        .filter(|p| t.in_phase(**p) > 0)
+        .map(|p| format!("{} {}", t.in_phase(*p), p.as_str()))
+        .collect();
+    let mut lines = vec![
+        format!(
+            "{title} · {} · {} records · {} requests · ~{} tokens",
+            clock(t.elapsed),
+            thousands(t.records),
+            thousands(t.requests),
+            thousands(t.tokens),
+        ),
+        format!(
+            "  streams: {} · {:.1} s waiting on rate limits",
+            counts.join(" · "),
+            t.rate_limit_wait.as_secs_f64()
+        ),
+    ];
+    let mut left = Vec::new();
+    if let (Some(max), Some(l)) = (t.caps.max_tokens, t.sync_tokens_left()) {
+        left.push(format!(
+            "~{} of max_tokens_per_sync {}",
+            thousands(l),
             thousands(max)
         ));
     }
     match (t.daily, t.caps.reserve_percent) {
         (Some((limit, remaining)), reserve) => {
             let mut daily = format!(
-                "daily budget: {} of {} left",
+                "daily budget {} of {}",
                 thousands(remaining),
                 thousands(limit)
             );
             if let (Some(p), Some(r)) = (reserve, t.daily_reserve()) {
-                daily.push_str(&format!(" (reserve {p}%: {})", thousands(r)));
+                daily.push_str(&format!(", reserve {p}%: {}", thousands(r)));
             }
-            budget.push(daily);
+            left.push(daily);
         }
-        (None, Some(_)) => budget.push("daily budget: not reported by Pipedrive yet".into()),
+        (None, Some(_)) => left.push("daily budget not reported by Pipedrive yet".into()),
         (None, None) => {}
     }
-    if !budget.is_empty() {
-        lines.push(format!("  tokens: {}", budget.join(" · ")));
+    if !left.is_empty() {
+        lines.push(format!("  tokens left: {}", left.join(" · ")));
     }
-    let counts: Vec<String> = PHASES
-        .iter()
-        .filter(|p| t.in_phase(**p) > 0)
-        .map(|p| format!("{} {}", t.in_phase(*p), p.as_str()))
-        .collect();
-    lines.push(format!("  streams: {}", counts.join(" · ")));
     lines
 }
 
@@ -266,9 +271,12 @@ mod tests {
         let lines: Vec<&str> = frame.lines().collect();
         assert_eq!(
             lines[0],
-            "source-pipedrive read · 1:15 · 15,400 records · 31 requests · ~320 tokens · 1.3 s waiting on rate limits"
+            "source-pipedrive read · 1:15 · 15,400 records · 31 requests · ~320 tokens"
         );
-        assert_eq!(lines[1], "  streams: 1 reading · 1 waiting · 1 done");
+        assert_eq!(
+            lines[1],
+            "  streams: 1 reading · 1 waiting · 1 done · 1.3 s waiting on rate limits"
+        );
         assert!(lines[2].contains("stream") && lines[2].contains("pages"));
         assert_eq!(
             lines[3],
@@ -289,13 +297,13 @@ mod tests {
         };
         let frame = render("read", &t, &streams, 40, 200);
         assert!(
-            frame.contains("  tokens: ~680 of max_tokens_per_sync 1,000 left · daily budget: not reported by Pipedrive yet"),
+            frame.contains("  tokens left: ~680 of max_tokens_per_sync 1,000 · daily budget not reported by Pipedrive yet"),
             "{frame}"
         );
         t.daily = Some((100_000, 61_234));
         let frame = render("read", &t, &streams, 40, 200);
         assert!(
-            frame.contains("daily budget: 61,234 of 100,000 left (reserve 25%: 25,000)"),
+            frame.contains("daily budget 61,234 of 100,000, reserve 25%: 25,000"),
             "{frame}"
         );
         assert!(frame.contains("1 stopped"), "{frame}");

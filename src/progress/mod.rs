@@ -72,6 +72,15 @@ impl Mode {
         }
     }
 
+    /// The mode when the command's logs go to stderr too (Singer's do): `auto` draws nothing,
+    /// as the logs would tear the display apart; `always` still draws, as asked.
+    pub fn beside_logs(self) -> Mode {
+        match self {
+            Mode::Auto => Mode::Never,
+            m => m,
+        }
+    }
+
     /// Where to draw on this process's stderr.
     pub fn target(self) -> Option<Target> {
         self.target_for(std::io::stderr().is_terminal())
@@ -103,6 +112,16 @@ mod tests {
         assert_eq!(Mode::Always.target_for(false), Some(Target::Forced));
         assert_eq!(Mode::Never.target_for(true), None);
         assert_eq!(Mode::Never.target_for(false), None);
+    }
+
+    #[test]
+    fn beside_logs_only_what_was_asked_for_is_drawn() {
+        assert_eq!(Mode::Auto.beside_logs().target_for(true), None);
+        assert_eq!(
+            Mode::Always.beside_logs().target_for(true),
+            Some(Target::Terminal)
+        );
+        assert_eq!(Mode::Never.beside_logs(), Mode::Never);
     }
 
     #[test]
