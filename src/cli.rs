@@ -186,6 +186,10 @@ pub enum Command {
         /// Records per main resource.
         #[arg(long, default_value_t = 1200)]
         size: u64,
+        /// The company's daily token budget, reported in x-daily-ratelimit-token-* headers and
+        /// answered with 429s once spent (default: unlimited, and no such headers).
+        #[arg(long)]
+        daily_token_budget: Option<u64>,
     },
     /// Run check, discover and a full sync against an embedded sandbox Pipedrive: no account needed.
     /// On a terminal, the protocol messages go to a file and the terminal shows the progress,

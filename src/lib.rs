@@ -81,7 +81,11 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             progress,
             messages,
         } => commands::demo(size, progress, messages, out)?,
-        Command::Sandbox { port, size } => commands::serve(port, size)?,
+        Command::Sandbox {
+            port,
+            size,
+            daily_token_budget,
+        } => commands::serve(port, size, daily_token_budget)?,
         Command::Webhooks { action } => match action {
             cli::WebhookAction::Register {
                 config,

@@ -73,8 +73,8 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
-        "source-pipedrive demo: a whole sync against a sandbox Pipedrive on {} ({} records per main \
-         resource), as Airbyte runs it: spec, check, discover, then read of the default catalog.\n\
+        "source-pipedrive demo: a sandbox Pipedrive on {}\n\
+         with {} records per main resource, synced as Airbyte runs it: spec, check, discover, read.\n\
          The protocol messages (what Airbyte reads on stdout) go to {}\n",
         sandbox.base_url(),
         thousands(size),
@@ -99,9 +99,11 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
             .filter(|(_, n)| *n > 0)
             .map(|(o, n)| format!("{n} {o}"))
             .collect();
+        // The display's last line fills the terminal's width: the cursor stays on it.
+        let gap = if board.drawing() { "\n\n" } else { "\n" };
         writeln!(
             err,
-            "\nSynced in {}: {} streams ({}), {} records, {} requests, ~{} tokens.",
+            "{gap}Synced in {}: {} streams ({}), {} records, {} requests, ~{} tokens.",
             crate::progress::clock(t.elapsed),
             reports.len(),
             outcomes.join(", "),
@@ -115,11 +117,15 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
     writeln!(
         err,
         "\nTry next:\n  \
-         grep -c '\"type\":\"RECORD\"' {shown}          # the records in the messages file\n  \
-         source-pipedrive demo > messages.jsonl        # the messages on stdout, as Airbyte reads them\n  \
-         source-pipedrive sandbox --port 8765          # this sandbox on loopback, for any client\n  \
-         source-pipedrive spec                         # every config key (README: Config)\n  \
-         source-pipedrive read --config config.json > messages.jsonl   # your own account"
+         # the records in the messages file\n  \
+         grep -c '\"type\":\"RECORD\"' {shown}\n  \
+         # the messages on stdout, as Airbyte reads them\n  \
+         source-pipedrive demo > messages.jsonl\n  \
+         # this sandbox on loopback, for any client (it prints a config for it)\n  \
+         source-pipedrive sandbox --port 8765\n  \
+         # every config key (README: Config), then a sync of your own account\n  \
+         source-pipedrive spec\n  \
+         source-pipedrive read --config config.json > messages.jsonl"
     )?;
     Ok(())
 }
@@ -230,10 +236,11 @@ pub fn sample(record: &Value, max: usize, width: usize) -> String {
 
 /// `sandbox`: the fake Pipedrive alone, on loopback, until the process is stopped. Prints a config
 /// that points at it (to stderr: stdout is for protocol messages only).
-pub fn serve(port: u16, size: u64) -> Result<()> {
+pub fn serve(port: u16, size: u64, daily_token_budget: Option<u64>) -> Result<()> {
     let options = SandboxOptions {
         size,
         port,
+        daily_token_budget,
         ..SandboxOptions::default()
     };
     let key = options.api_key.clone();
