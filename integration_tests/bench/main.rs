@@ -1,4 +1,5 @@
-//! The sync benchmark: `cargo bench --bench sync -- [--size N] [--rounds R] [--streams default|all|a,b]`.
+//! The sync benchmark: `cargo bench --bench sync -- [--size N] [--rounds R]
+//! [--streams default|all|a,b] [--baseline-bin PATH]`.
 //!
 //! Starts the sandbox Pipedrive in this process with N records per main resource, runs a full
 //! `read` of the real binary against it, and prints records, requests, estimated tokens, wall
@@ -10,6 +11,11 @@
 //! printed as ratios against that baseline, measured in the same run, because this machine is
 //! shared and noisy: R rounds alternate a sync and a raw download, and medians are reported.
 //! Also: `spec` start-up time and the time to the first RECORD.
+//!
+//! Each round also runs the sync with the progress display forced on (`--progress always`, drawn
+//! into /dev/null: the whole cost of building and writing every frame), and, with
+//! `--baseline-bin`, another build of the connector (say, the last release) on the same requests,
+//! so that a change's cost is a ratio measured in the same run.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -25,12 +31,14 @@ struct Args {
     size: u64,
     rounds: usize,
     streams: Vec<&'static str>,
+    baseline_bin: Option<String>,
 }
 
 fn args() -> Args {
     let mut size = 10_000;
     let mut rounds = 3;
     let mut which = "default".to_string();
+    let mut baseline_bin = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -42,6 +50,7 @@ fn args() -> Args {
             }
             "--streams" => which = it.next().expect("--streams default|all|a,b"),
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds R"),
+            "--baseline-bin" => baseline_bin = Some(it.next().expect("--baseline-bin PATH")),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -67,6 +76,7 @@ fn args() -> Args {
         size,
         rounds,
         streams,
+        baseline_bin,
     }
 }
 
@@ -80,12 +90,17 @@ struct Measured {
     status: i32,
 }
 
-/// Runs the binary, reading its stdout in this process, and collects its resource usage.
+/// Runs this build's binary, reading its stdout in this process, and collects its resource usage.
+fn measure(args: &[&str]) -> Measured {
+    measure_bin(env!("CARGO_BIN_EXE_source-pipedrive"), args)
+}
+
+/// Runs `bin` as `measure` does.
 // The child is reaped by `wait4`, which also gives its rusage; `Child::wait` cannot.
 #[allow(clippy::zombie_processes)]
-fn measure(args: &[&str]) -> Measured {
+fn measure_bin(bin: &str, args: &[&str]) -> Measured {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
+    let mut child = Command::new(bin)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -178,6 +193,7 @@ fn main() {
         size,
         rounds,
         streams,
+        baseline_bin,
     } = args();
     let options = SandboxOptions {
         size,
@@ -223,7 +239,11 @@ fn main() {
     let targets: Vec<String> = log.iter().map(|r| r.raw_target.clone()).collect();
     // One request's latency: the first data page (the key check before it is tiny).
     let single = raw_download(&sandbox.base_url(), &key, &targets[1..2]).0;
+    let mut with_progress = read.to_vec();
+    with_progress.extend(["--progress", "always"]);
     let mut syncs = Vec::new();
+    let mut drawn = Vec::new();
+    let mut baselines = Vec::new();
     let mut raws = Vec::new();
     let mut bytes = 0;
     for _ in 0..rounds {
@@ -236,6 +256,18 @@ fn main() {
             "every sync reads the same records"
         );
         syncs.push(m);
+        let d = measure(&with_progress);
+        assert_eq!(d.records, first.records, "the display changes no record");
+        drawn.push(d);
+        if let Some(bin) = &baseline_bin {
+            let b = measure_bin(bin, &read);
+            assert_eq!(b.status, 0, "the baseline's sync failed");
+            assert_eq!(
+                b.records, first.records,
+                "the baseline reads the same records"
+            );
+            baselines.push(b);
+        }
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -260,6 +292,12 @@ fn main() {
             .collect(),
     );
     let records = first.records;
+    // Per-round ratios of two series, then their median.
+    let versus = |a: &[Measured], b: &[Measured], f: fn(&Measured) -> f64| {
+        median(a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect())
+    };
+    let wall_of = |m: &Measured| m.wall.as_secs_f64();
+    let cpu_of = |m: &Measured| m.cpu.as_secs_f64();
 
     println!("source-pipedrive sync benchmark: {size} records per main resource, {} streams, median of {rounds} rounds", streams.len());
     println!("records              {records:>12}");
@@ -293,4 +331,32 @@ fn main() {
         first_record * 1e3,
         first_record / single.as_secs_f64()
     );
+    let drawn_ratio = median(
+        drawn
+            .iter()
+            .zip(&raws)
+            .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
+            .collect(),
+    );
+    println!(
+        "progress on: wall / raw download {drawn_ratio:>6.3}; vs progress off: wall {:.3}×, CPU {:.3}× (median of per-round ratios; CPU {:.3} s)",
+        versus(&drawn, &syncs, wall_of),
+        versus(&drawn, &syncs, cpu_of),
+        median(drawn.iter().map(cpu_of).collect())
+    );
+    if let Some(bin) = &baseline_bin {
+        let base_ratio = median(
+            baselines
+                .iter()
+                .zip(&raws)
+                .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
+                .collect(),
+        );
+        println!(
+            "baseline {bin}: wall / raw download {base_ratio:>6.3}; this build (progress off) vs it: wall {:.3}×, CPU {:.3}× (baseline CPU {:.3} s)",
+            versus(&syncs, &baselines, wall_of),
+            versus(&syncs, &baselines, cpu_of),
+            median(baselines.iter().map(cpu_of).collect())
+        );
+    }
 }
