@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use pipedrive_sandbox::changes::{Op, Rng, Schedule};
+use pipedrive_sandbox::Resource;
 use pipedrive_sandbox::{Faults, SandboxOptions};
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::{Message, StreamStatusKind, Trace};
@@ -628,7 +629,17 @@ impl Sim {
             let mut unseen: BTreeMap<String, Row> = if self.archive_denied {
                 let archive = streams::find("archived_deals").unwrap();
                 match name {
-                    &"deals" => truth.rows(archive),
+                    // What the archive holds now, and whatever went there since: a deal
+                    // archived, then deleted there, is gone from both lists unseen.
+                    &"deals" => {
+                        let mut rows = truth.rows(archive);
+                        for change in self.schedule.history() {
+                            if change.op == Op::Archive && change.resource == Resource::Deals {
+                                rows.insert(id_of(&change.id), Row::of(def, &json!({})));
+                            }
+                        }
+                        rows
+                    }
                     _ if def
                         .parent
                         .is_some_and(|p| p.streams.contains(&"archived_deals")) =>
