@@ -197,7 +197,7 @@ fn the_daily_reserve_stops_the_sync_and_a_stopped_full_refresh_never_looks_compl
         daily_token_budget: Some(budget),
         ..SandboxOptions::default()
     });
-    // deals and persons resume from a page checkpoint; files (newest first) cannot.
+    // deals and persons resume from a page checkpoint; files (read whole, in id order) cannot.
     let streams = ["deals", "persons", "files", "notes"];
     let reserve_percent = 70;
     let reserve = budget * reserve_percent / 100;
