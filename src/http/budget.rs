@@ -17,6 +17,14 @@
 //! request costs is counted when it is sent (so concurrent requests cannot together overshoot a
 //! cap) and given back when it is answered 429 (a refused request costs nothing); one that got no
 //! answer at all stays counted, as it may have reached Pipedrive.
+//!
+//! Answers to concurrent requests arrive in any order, so the last daily figure received is not
+//! always the newest: a request Pipedrive charged first may be answered last, and its figure then
+//! leaves out our requests it charged after. Taken as the truth, it would overstate what is left
+//! and let a request through past the reserve. So a figure no higher than the one we hold is
+//! believed (it is newer, or other tools spent); a higher one is older, and dropped, unless our
+//! requests in flight alongside it cannot explain the rise, with a tenth of the daily limit to
+//! spare for other tools: then it is a new day's budget (or a new limit).
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -104,8 +112,33 @@ struct Ledger {
     spent: u64,
     /// Tokens of the requests sent and not answered yet.
     in_flight: u64,
+    /// Tokens of every request sent, and of every request settled (answered or given up), since
+    /// the client started: what was in flight alongside a request is told from these.
+    sent_total: u64,
+    settled_total: u64,
     daily: Option<Daily>,
+    /// The daily limit and tokens left of the newest report, as Pipedrive sent them.
+    reported: Option<(u64, u64)>,
     stopped: Option<BudgetStop>,
+}
+
+/// A request let through: what it costs, and what had been settled when it was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ticket {
+    cost: u32,
+    settled_before: u64,
+}
+
+/// Whether a daily report `(limit, remaining)` is newer than the one we hold (`known`).
+/// `alongside` is the cost of our other requests in flight while the reporting one was: our
+/// requests Pipedrive may have charged after it, which an older report leaves out.
+fn is_newer(known: Option<(u64, u64)>, report: (u64, u64), alongside: u64) -> bool {
+    match known {
+        Some((limit, remaining)) if limit == report.0 && report.1 > remaining => {
+            report.1 - remaining > alongside + limit / 10
+        }
+        _ => true,
+    }
 }
 
 /// The limit a request of `cost` tokens would cross, if any. `spent` is this sync's tokens so
@@ -164,12 +197,13 @@ impl Budget {
     }
 
     /// Lets a request of `cost` tokens go, counting it, or holds it back (and every later one).
+    /// The ticket goes back with its answer (`answered`) or its failure (`unanswered`).
     pub(super) fn admit(
         &self,
         cost: u32,
         target: &str,
         counters: &Counters,
-    ) -> Result<(), BudgetStop> {
+    ) -> Result<Ticket, BudgetStop> {
         let mut l = self.ledger();
         if let Some(stop) = &l.stopped {
             return Err(stop.clone());
@@ -186,25 +220,31 @@ impl Budget {
         }
         l.spent += u64::from(cost);
         l.in_flight += u64::from(cost);
+        l.sent_total += u64::from(cost);
         if let Some(d) = &mut l.daily {
             d.left -= i64::from(cost);
         }
         counters.tokens.store(l.spent, Ordering::Relaxed);
-        Ok(())
+        Ok(Ticket {
+            cost,
+            settled_before: l.settled_total,
+        })
     }
 
-    /// A request of `cost` tokens was answered: `refused` (429) gives its tokens back; the
-    /// daily headers, when both came, are the new truth less our other requests in flight.
+    /// The request of `ticket` was answered: `refused` (429) gives its tokens back; the daily
+    /// headers, when both came and are not older than what we know, less our other requests in
+    /// flight, are the new figures.
     pub(super) fn answered(
         &self,
-        cost: u32,
+        ticket: Ticket,
         refused: bool,
         daily: Option<(u64, u64)>,
         counters: &Counters,
     ) {
         let mut l = self.ledger();
-        let cost = u64::from(cost);
+        let cost = u64::from(ticket.cost);
         l.in_flight = l.in_flight.saturating_sub(cost);
+        l.settled_total += cost;
         if refused {
             l.spent = l.spent.saturating_sub(cost);
             if let Some(d) = &mut l.daily {
@@ -212,21 +252,31 @@ impl Budget {
             }
         }
         if let Some((limit, remaining)) = daily {
-            l.daily = Some(Daily {
-                limit,
-                left: remaining as i64 - l.in_flight as i64,
-            });
-            counters.daily_limit.store(limit, Ordering::Relaxed);
-            counters.daily_remaining.store(remaining, Ordering::Relaxed);
+            // Sent before its answer came, not settled before it went: ours alongside it.
+            let alongside = l.sent_total - ticket.settled_before - cost;
+            if is_newer(l.reported, (limit, remaining), alongside) {
+                l.reported = Some((limit, remaining));
+                l.daily = Some(Daily {
+                    limit,
+                    left: remaining as i64 - l.in_flight as i64,
+                });
+                counters.daily_limit.store(limit, Ordering::Relaxed);
+                counters.daily_remaining.store(remaining, Ordering::Relaxed);
+            } else if let Some(d) = &mut l.daily {
+                // Charged before the newer report's request, it is in that report already; it
+                // was in flight when that report came, and counted off a second time then.
+                d.left += cost as i64;
+            }
         }
         counters.tokens.store(l.spent, Ordering::Relaxed);
     }
 
-    /// A request of `cost` tokens got no answer: it may have reached Pipedrive, so it stays
+    /// The request of `ticket` got no answer: it may have reached Pipedrive, so it stays
     /// counted.
-    pub(super) fn unanswered(&self, cost: u32) {
+    pub(super) fn unanswered(&self, ticket: Ticket) {
         let mut l = self.ledger();
-        l.in_flight = l.in_flight.saturating_sub(u64::from(cost));
+        l.in_flight = l.in_flight.saturating_sub(u64::from(ticket.cost));
+        l.settled_total += u64::from(ticket.cost);
     }
 
     /// The stop, once a request was held back.
@@ -304,14 +354,14 @@ mod tests {
             max_tokens: Some(50),
             reserve_percent: Some(50.0),
         });
-        b.admit(20, "/a", &counters).unwrap();
-        b.admit(20, "/b", &counters).unwrap();
+        let a = b.admit(20, "/a", &counters).unwrap();
+        let bb = b.admit(20, "/b", &counters).unwrap();
         assert_eq!(counters.tokens.load(Ordering::Relaxed), 40);
         // /a answered: 200 of 1000 left, /b (20) still on its way, so 180 really.
-        b.answered(20, false, Some((1000, 200)), &counters);
+        b.answered(a, false, Some((1000, 200)), &counters);
         assert_eq!(counters.daily(), Some((1000, 200)));
         // /b refused with a 429: its tokens come back.
-        b.answered(20, true, None, &counters);
+        b.answered(bb, true, None, &counters);
         assert_eq!(counters.tokens.load(Ordering::Relaxed), 20);
         // 200 left, 500 kept: the daily reserve is already crossed.
         let stop = b.admit(1, "/c", &counters).unwrap_err();
@@ -351,7 +401,60 @@ mod tests {
                 .sum::<usize>()
         });
         assert_eq!(admitted, 10, "exactly the cap's worth went");
-        b.unanswered(10);
         assert_eq!(counters.tokens.load(Ordering::Relaxed), 100);
+    }
+
+    #[test]
+    fn an_answer_that_comes_late_cannot_raise_the_daily_figures() {
+        let counters = Counters::default();
+        let b = Budget::new(Caps {
+            max_tokens: None,
+            reserve_percent: Some(70.0),
+        });
+        // A first answer tells the figures: 1000 of 1000.
+        let first = b.admit(10, "/first", &counters).unwrap();
+        b.answered(first, false, Some((1000, 1000)), &counters);
+        // /a and /b go together; Pipedrive charges /a (740 left) then /b (720 left), but /b's
+        // answer comes first.
+        let a = b.admit(20, "/a", &counters).unwrap();
+        let bb = b.admit(20, "/b", &counters).unwrap();
+        b.answered(bb, false, Some((1000, 720)), &counters);
+        b.answered(a, false, Some((1000, 740)), &counters);
+        assert_eq!(counters.daily(), Some((1000, 720)), "/a's figure is older");
+        // 720 left, 700 kept: a 21-token request may not go (had /a's late 740 been believed,
+        // a 40-token one would have gone and left 680), a 20-token one may.
+        assert!(crossed(&b.caps, 0, b.ledger().daily, 21).is_some());
+        assert!(b.admit(20, "/c", &counters).is_ok());
+        assert!(b.admit(1, "/d", &counters).is_err());
+    }
+
+    #[test]
+    fn a_late_answer_is_told_from_a_new_day() {
+        let counters = Counters::default();
+        let b = Budget::new(Caps {
+            max_tokens: None,
+            reserve_percent: Some(50.0),
+        });
+        let first = b.admit(10, "/first", &counters).unwrap();
+        b.answered(first, false, Some((1000, 600)), &counters);
+        // Alongside 10 tokens of ours, a figure up to 10 + 100 (a tenth of the limit) higher
+        // is an older one.
+        let x = b.admit(10, "/x", &counters).unwrap();
+        let y = b.admit(10, "/y", &counters).unwrap();
+        b.answered(y, false, Some((1000, 580)), &counters);
+        b.answered(x, false, Some((1000, 690)), &counters);
+        assert_eq!(counters.daily(), Some((1000, 580)));
+        assert_eq!(b.ledger().daily.map(|d| d.left), Some(580));
+        // More than that is a new day's budget.
+        let x = b.admit(10, "/x", &counters).unwrap();
+        let y = b.admit(10, "/y", &counters).unwrap();
+        b.answered(y, false, Some((1000, 560)), &counters);
+        b.answered(x, false, Some((1000, 990)), &counters);
+        assert_eq!(counters.daily(), Some((1000, 990)));
+        // A new limit is new figures, whatever they say.
+        let z = b.admit(10, "/z", &counters).unwrap();
+        b.answered(z, false, Some((2000, 1200)), &counters);
+        assert_eq!(counters.daily(), Some((2000, 1200)));
+        assert_eq!(b.ledger().daily.map(|d| d.left), Some(1200));
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::budget::{Budget, BudgetStop};
+use super::budget::{Budget, BudgetStop, Ticket};
 use super::error::{error_message, looks_like_html, transport_message, HttpError};
 use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
@@ -197,11 +197,12 @@ impl Client {
             if self.budget_spent.load(Ordering::Relaxed) {
                 return Err(HttpError::BudgetExhausted { target });
             }
-            self.budget
+            let ticket = self
+                .budget
                 .admit(tokens, &target, &self.counters)
                 .map_err(HttpError::OverBudget)?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(method, path, query, tokens, &target, read) {
+            let err = match self.attempt(method, path, query, ticket, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -238,7 +239,7 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        tokens: u32,
+        ticket: Ticket,
         target: &str,
         read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
@@ -268,7 +269,7 @@ impl Client {
                 .send(serde_json::to_vec(body).unwrap_or_default()),
         };
         let mut resp = sent.map_err(|e| {
-            self.budget.unanswered(tokens);
+            self.budget.unanswered(ticket);
             HttpError::Transport {
                 target: target.to_string(),
                 message: format!("{} (base_url {})", transport_message(&e), self.base_url),
@@ -277,7 +278,7 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = RateHeaders::read(resp.headers());
         self.budget
-            .answered(tokens, status == 429, headers.daily(), &self.counters);
+            .answered(ticket, status == 429, headers.daily(), &self.counters);
         if self.policy.pace_from_headers {
             self.record_pace(&headers);
         }
