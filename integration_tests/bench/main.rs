@@ -15,7 +15,7 @@
 //! Each round also runs the sync with the progress display forced on (`--progress always`, drawn
 //! into /dev/null: the whole cost of building and writing every frame), and, with
 //! `--baseline-bin`, another build of the connector (say, the last release) on the same requests,
-//! so that a change's cost is a ratio measured in the same run.
+//! so that a change's cost is a ratio measured in the same run. The three take turns going first.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -88,6 +88,14 @@ struct Measured {
     records: u64,
     first_record: Option<Duration>,
     status: i32,
+}
+
+/// The syncs of a round: this build with progress off, with it forced on, and the baseline build.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Off,
+    On,
+    Baseline,
 }
 
 /// Runs this build's binary, reading its stdout in this process, and collects its resource usage.
@@ -246,27 +254,44 @@ fn main() {
     let mut baselines = Vec::new();
     let mut raws = Vec::new();
     let mut bytes = 0;
-    for _ in 0..rounds {
+    // The syncs of a round take turns going first, so that none gains from its place (a warm
+    // sandbox, a quiet moment of this shared machine).
+    let mut kinds = vec![Kind::Off, Kind::On];
+    if baseline_bin.is_some() {
+        kinds.push(Kind::Baseline);
+    }
+    for round in 0..rounds {
         let (raw, b) = raw_download(&sandbox.base_url(), &key, &targets);
         raws.push(raw);
         bytes = b;
-        let m = measure(&read);
-        assert_eq!(
-            m.records, first.records,
-            "every sync reads the same records"
-        );
-        syncs.push(m);
-        let d = measure(&with_progress);
-        assert_eq!(d.records, first.records, "the display changes no record");
-        drawn.push(d);
-        if let Some(bin) = &baseline_bin {
-            let b = measure_bin(bin, &read);
-            assert_eq!(b.status, 0, "the baseline's sync failed");
-            assert_eq!(
-                b.records, first.records,
-                "the baseline reads the same records"
-            );
-            baselines.push(b);
+        let mut order = kinds.clone();
+        order.rotate_left(round % kinds.len());
+        for kind in order {
+            match kind {
+                Kind::Off => {
+                    let m = measure(&read);
+                    assert_eq!(
+                        m.records, first.records,
+                        "every sync reads the same records"
+                    );
+                    syncs.push(m);
+                }
+                Kind::On => {
+                    let d = measure(&with_progress);
+                    assert_eq!(d.records, first.records, "the display changes no record");
+                    drawn.push(d);
+                }
+                Kind::Baseline => {
+                    let bin = baseline_bin.as_deref().expect("a baseline");
+                    let b = measure_bin(bin, &read);
+                    assert_eq!(b.status, 0, "the baseline's sync failed");
+                    assert_eq!(
+                        b.records, first.records,
+                        "the baseline reads the same records"
+                    );
+                    baselines.push(b);
+                }
+            }
         }
     }
     let median = |mut v: Vec<f64>| {
@@ -298,6 +323,8 @@ fn main() {
     };
     let wall_of = |m: &Measured| m.wall.as_secs_f64();
     let cpu_of = |m: &Measured| m.cpu.as_secs_f64();
+    let peak_mib =
+        |v: &[Measured]| v.iter().map(|m| m.max_rss_kib).max().unwrap_or(0) as f64 / 1024.0;
 
     println!("source-pipedrive sync benchmark: {size} records per main resource, {} streams, median of {rounds} rounds", streams.len());
     println!("records              {records:>12}");
@@ -339,10 +366,11 @@ fn main() {
             .collect(),
     );
     println!(
-        "progress on: wall / raw download {drawn_ratio:>6.3}; vs progress off: wall {:.3}×, CPU {:.3}× (median of per-round ratios; CPU {:.3} s)",
+        "progress on: wall / raw download {drawn_ratio:>6.3}; vs progress off: wall {:.3}×, CPU {:.3}× (median of per-round ratios; CPU {:.3} s, peak RSS {:.1} MiB)",
         versus(&drawn, &syncs, wall_of),
         versus(&drawn, &syncs, cpu_of),
-        median(drawn.iter().map(cpu_of).collect())
+        median(drawn.iter().map(cpu_of).collect()),
+        peak_mib(&drawn)
     );
     if let Some(bin) = &baseline_bin {
         let base_ratio = median(
@@ -353,10 +381,11 @@ fn main() {
                 .collect(),
         );
         println!(
-            "baseline {bin}: wall / raw download {base_ratio:>6.3}; this build (progress off) vs it: wall {:.3}×, CPU {:.3}× (baseline CPU {:.3} s)",
+            "baseline {bin}: wall / raw download {base_ratio:>6.3}; this build (progress off) vs it: wall {:.3}×, CPU {:.3}× (baseline CPU {:.3} s, peak RSS {:.1} MiB)",
             versus(&syncs, &baselines, wall_of),
             versus(&syncs, &baselines, cpu_of),
-            median(baselines.iter().map(cpu_of).collect())
+            median(baselines.iter().map(cpu_of).collect()),
+            peak_mib(&baselines)
         );
     }
 }
