@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod output;
 pub mod protocol;
+pub mod secrets;
 pub mod state;
 pub mod streams;
 

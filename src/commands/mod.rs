@@ -59,11 +59,12 @@ pub fn classify(err: &anyhow::Error) -> FailureType {
     })
 }
 
-/// Tells the writer the config's secrets, so that no text it writes can show them.
+/// Tells the writer the config's secrets, so that no text it writes can show them, and the
+/// panic hook, so that no panic message can.
 pub fn redact(config: &Config, out: &mut Output) {
-    for secret in config.secrets() {
-        out.redact(secret);
-    }
+    let scrubber = config.scrubber();
+    out.redact_all(&scrubber);
+    crate::secrets::protect_process(&scrubber);
 }
 
 /// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count.

@@ -12,6 +12,7 @@ use super::error::{error_message, looks_like_html, transport_message, HttpError}
 use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
 use crate::config::ApiKey;
+use crate::secrets::Scrubber;
 
 const USER_AGENT: &str = concat!("source-pipedrive/", env!("CARGO_PKG_VERSION"));
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
@@ -43,6 +44,8 @@ pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: ApiKey,
+    /// Redacts the key from what an answer says (an error body may echo it), before any cut.
+    scrubber: Scrubber,
     policy: RetryPolicy,
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
@@ -63,10 +66,13 @@ impl Client {
             .timeout_recv_body(Some(policy.receive_timeout))
             .max_redirects(0)
             .build();
+        let mut scrubber = Scrubber::new();
+        scrubber.add(key.expose());
         Client {
             agent: config.into(),
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
+            scrubber,
             policy,
             pace: Mutex::new(Pacer::new(in_flight)),
             budget_spent: AtomicBool::new(false),
@@ -231,7 +237,7 @@ impl Client {
             return Err(HttpError::Status {
                 target: target.to_string(),
                 status,
-                message: error_message(&bytes, is_json),
+                message: error_message(&bytes, is_json, &self.scrubber),
             });
         }
         let html = looks_like_html(&bytes);
