@@ -95,6 +95,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
             bind,
             reconcile_every,
+            max_connections,
             singer,
         } => {
             let config = load_config(&config, out)?;
@@ -110,6 +111,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             let opts = commands::listen::ListenOptions {
                 bind,
                 reconcile_every,
+                max_connections,
                 singer,
             };
             commands::listen::listen(&config, selected, saved, opts)?

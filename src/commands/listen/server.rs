@@ -1,0 +1,226 @@
+//! The listener's sockets, bounded for the open internet: one thread accepts, each connection
+//! gets a thread of its own (so a slow or silent peer holds up no one else) within a fixed
+//! number of slots, and every request has one deadline for its head and body together, however
+//! its bytes trickle in. When every slot is taken, the oldest connection that has not proved its
+//! credentials (still reading its head, or being turned away) is closed to make room, so slow
+//! clients can neither fill the listener nor keep Pipedrive's deliveries out; deliveries that
+//! did prove them are never closed for room.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::request::{self, Conn, Ending, MAX_BODY};
+
+/// Connections held at once, by default; each costs a thread (mostly waiting) and at most
+/// `MAX_HEAD` bytes of buffer until its credentials are checked.
+pub const MAX_CONNECTIONS: usize = 512;
+/// From accepting a connection to having its whole request, head and body: Pipedrive sends a
+/// delivery at once and gives up on an answer after 10 s.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How long an answer may take to write.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection's thread needs little stack: bodies and records live on the heap, and JSON
+/// nesting is bounded by serde_json.
+const STACK: usize = 512 * 1024;
+
+impl Conn for &TcpStream {
+    fn limit(&mut self, left: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+    }
+}
+
+/// The open connections, oldest first (ids grow with each accept).
+pub struct Slots {
+    max: usize,
+    open: Mutex<BTreeMap<u64, Slot>>,
+}
+
+struct Slot {
+    conn: Arc<TcpStream>,
+    /// Whether it may be closed to make room: until its credentials are checked, and once
+    /// it is being turned away.
+    closable: bool,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Slots {
+        Slots {
+            max: max.max(1),
+            open: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Slot>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for `conn` under `id`, closing the oldest closable connection when every
+    /// slot is taken; `false` when none can be closed.
+    fn take(&self, id: u64, conn: &Arc<TcpStream>) -> bool {
+        let mut open = self.lock();
+        if open.len() >= self.max {
+            let Some(oldest) = open.iter().find(|(_, s)| s.closable).map(|(id, _)| *id) else {
+                return false;
+            };
+            if let Some(slot) = open.remove(&oldest) {
+                // Its thread's read ends at once and it goes.
+                let _ = slot.conn.shutdown(Shutdown::Both);
+            }
+        }
+        open.insert(
+            id,
+            Slot {
+                conn: Arc::clone(conn),
+                closable: true,
+            },
+        );
+        true
+    }
+
+    /// Marks connection `id` as not to be closed for room; `false` if it was closed already.
+    pub fn keep(&self, id: u64) -> bool {
+        match self.lock().get_mut(&id) {
+            Some(slot) => {
+                slot.closable = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn closable(&self, id: u64) {
+        if let Some(slot) = self.lock().get_mut(&id) {
+            slot.closable = true;
+        }
+    }
+
+    fn free(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Connections open now.
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// What the server asks of the program for each connection: read the request before the
+/// deadline and answer it (`request::exchange`), calling `keep` once the credentials are right.
+pub type Handler = dyn Fn(&TcpStream, Instant, &mut dyn FnMut() -> bool) -> Ending + Send + Sync;
+
+/// Accepts connections until the listener fails for good, each on a thread of its own.
+pub fn serve(listener: TcpListener, slots: Arc<Slots>, handler: Arc<Handler>) {
+    let mut next = 0u64;
+    loop {
+        let conn = match listener.accept() {
+            Ok((conn, _)) => conn,
+            // Out of file descriptors, or a connection reset before it was taken: the next
+            // accept may work; a pause keeps a lasting failure from spinning.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let accepted = Instant::now();
+        let conn = Arc::new(conn);
+        next += 1;
+        let id = next;
+        if !slots.take(id, &conn) {
+            busy(&conn);
+            continue;
+        }
+        let (slots_for_thread, handler, conn_for_thread) =
+            (Arc::clone(&slots), Arc::clone(&handler), Arc::clone(&conn));
+        let spawned = std::thread::Builder::new()
+            .name("connection".into())
+            .stack_size(STACK)
+            .spawn(move || {
+                let slots = slots_for_thread;
+                let conn = conn_for_thread;
+                let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+                let ending = handler(&conn, accepted + DEADLINE, &mut || slots.keep(id));
+                if let Ending::Refused { authenticated, .. } = ending {
+                    slots.closable(id);
+                    linger(&conn, authenticated);
+                }
+                slots.free(id);
+            });
+        if spawned.is_err() {
+            slots.free(id);
+            busy(&conn);
+        }
+    }
+}
+
+/// Turns a connection away at once: no slot is free and none can be made, or no thread.
+fn busy(mut conn: &TcpStream) {
+    let _ = conn.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = request::respond(&mut conn, 503, "busy");
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// After a refusal, reads (and drops) what the peer is still sending for a moment before
+/// closing: closing with unread bytes resets the connection, and the peer could lose the
+/// answer. A sender with the right credentials whose body is too large gets more room.
+fn linger(mut conn: &TcpStream, authenticated: bool) {
+    let (mut budget, time) = if authenticated {
+        (8 * MAX_BODY, Duration::from_secs(2))
+    } else {
+        (64 * 1024, Duration::from_secs(1))
+    };
+    let _ = conn.shutdown(Shutdown::Write);
+    let until = Instant::now() + time;
+    let mut sink = [0u8; 8192];
+    while budget > 0 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.limit(left).is_err() {
+            return;
+        }
+        match conn.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => budget = budget.saturating_sub(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(listener: &TcpListener) -> (TcpStream, Arc<TcpStream>) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, Arc::new(server))
+    }
+
+    #[test]
+    fn the_oldest_closable_connection_makes_room() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let slots = Slots::new(3);
+        let (mut c1, s1) = pair(&listener);
+        let (_c2, s2) = pair(&listener);
+        let (_c3, s3) = pair(&listener);
+        assert!(slots.take(1, &s1) && slots.take(2, &s2) && slots.take(3, &s3));
+        // The first proved its credentials: the second is the oldest that may be closed.
+        assert!(slots.keep(1));
+        let (_c4, s4) = pair(&listener);
+        assert!(slots.take(4, &s4));
+        assert_eq!(slots.count(), 3);
+        assert!(!slots.keep(2), "the second was closed for room");
+        let mut byte = [0u8; 1];
+        assert_eq!((&*s2).read(&mut byte).unwrap(), 0, "its socket is shut");
+        assert!(slots.keep(3) && slots.keep(4));
+        // Every slot is kept: nothing can be closed, the newcomer is turned away.
+        let (_c5, s5) = pair(&listener);
+        assert!(!slots.take(5, &s5));
+        slots.free(1);
+        assert!(slots.take(5, &s5));
+        c1.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(c1.read(&mut byte).is_err(), "a kept connection stays open");
+    }
+}
