@@ -22,6 +22,8 @@
 //!   marked archived, to its live one, and one brought back goes to its live stream and leaves
 //!   the archived one (`StreamDef::mark_archive`, as `read` does).
 
+#[cfg(test)]
+mod fuzz;
 mod request;
 mod server;
 

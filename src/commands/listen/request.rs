@@ -254,14 +254,8 @@ pub fn exchange<C: Conn>(
     let mut body = reader.buf.split_off(head_len);
     drop(reader);
     body.truncate(length);
-    if body.len() < length && head.expect_continue {
-        if conn
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .and_then(|()| conn.flush())
-            .is_err()
-        {
-            return Ending::Gone;
-        }
+    if body.len() < length && head.expect_continue && send_continue(conn).is_err() {
+        return Ending::Gone;
     }
     let have = body.len();
     body.resize(length, 0);
@@ -282,6 +276,12 @@ pub fn exchange<C: Conn>(
         Ok(()) => Ending::Delivered(answer.status),
         Err(_) => Ending::Gone,
     }
+}
+
+/// Tells a client that waits for it (`Expect: 100-continue`) to send the body.
+fn send_continue<C: Conn>(conn: &mut C) -> io::Result<()> {
+    conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    conn.flush()
 }
 
 fn refuse<C: Conn>(conn: &mut C, status: u16, why: &'static str, authenticated: bool) -> Ending {
