@@ -1,15 +1,17 @@
 //! The listener's sockets, bounded for the open internet: one thread accepts, each connection
 //! gets a thread of its own (so a slow or silent peer holds up no one else) within a fixed
-//! number of slots, and every request has one deadline for its head and body together, however
+//! number of slots (threads are kept a while for the next connections: starting one costs more
+//! than a delivery), and every request has one deadline for its head and body together, however
 //! its bytes trickle in. When every slot is taken, the oldest connection that has not proved its
 //! credentials (still reading its head, or being turned away) is closed to make room, so slow
 //! clients can neither fill the listener nor keep Pipedrive's deliveries out; deliveries that
 //! did prove them are never closed for room.
 
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::request::{self, Conn, Ending, MAX_BODY};
@@ -22,6 +24,9 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub const DEADLINE: Duration = Duration::from_secs(10);
 /// How long an answer may take to write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A thread with no connection to serve for this long ends: after a burst (an attack's
+/// hundreds of connections) the threads go, while steady deliveries keep theirs.
+const IDLE_THREAD: Duration = Duration::from_secs(10);
 /// A connection's thread needs little stack: bodies and records live on the heap, and JSON
 /// nesting is bounded by serde_json.
 const STACK: usize = 512 * 1024;
@@ -114,6 +119,7 @@ pub type Handler = dyn Fn(&TcpStream, Instant, &mut dyn FnMut() -> bool) -> Endi
 
 /// Accepts connections until the listener fails for good, each on a thread of its own.
 pub fn serve(listener: TcpListener, slots: Arc<Slots>, handler: Arc<Handler>) {
+    let threads = Arc::new(Threads::default());
     let mut next = 0u64;
     loop {
         let conn = match listener.accept() {
@@ -133,25 +139,90 @@ pub fn serve(listener: TcpListener, slots: Arc<Slots>, handler: Arc<Handler>) {
             busy(&conn);
             continue;
         }
-        let (slots_for_thread, handler, conn_for_thread) =
+        let (slots_for_job, handler, conn_for_job) =
             (Arc::clone(&slots), Arc::clone(&handler), Arc::clone(&conn));
-        let spawned = std::thread::Builder::new()
-            .name("connection".into())
-            .stack_size(STACK)
-            .spawn(move || {
-                let slots = slots_for_thread;
-                let conn = conn_for_thread;
-                let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-                let ending = handler(&conn, accepted + DEADLINE, &mut || slots.keep(id));
-                if let Ending::Refused { authenticated, .. } = ending {
-                    slots.closable(id);
-                    linger(&conn, authenticated);
-                }
-                slots.free(id);
-            });
-        if spawned.is_err() {
+        let job = Box::new(move || {
+            let (slots, conn) = (slots_for_job, conn_for_job);
+            let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
+            let ending = handler(&conn, accepted + DEADLINE, &mut || slots.keep(id));
+            if let Ending::Refused { authenticated, .. } = ending {
+                slots.closable(id);
+                linger(&conn, authenticated);
+            }
+            slots.free(id);
+        });
+        if !threads.run(job) {
             slots.free(id);
             busy(&conn);
+        }
+    }
+}
+
+/// Work for a connection's thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The connections' threads: a job goes to a thread waiting for one, or to a new thread. How
+/// many run at once is bounded by the slots (one job per open connection); a thread that waits
+/// `IDLE_THREAD` for a job ends.
+#[derive(Default)]
+struct Threads {
+    state: Mutex<Waiting>,
+    job_ready: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    /// Jobs handed to waiting threads and not yet taken.
+    jobs: VecDeque<Job>,
+    /// Threads waiting, less the jobs waiting for them: a job is only queued when this is
+    /// above zero, so it never waits behind a running job.
+    idle: usize,
+}
+
+impl Threads {
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `job` on a waiting thread, or a new one; `false` if no thread could be started.
+    fn run(self: &Arc<Self>, job: Job) -> bool {
+        {
+            let mut waiting = self.lock();
+            if waiting.idle > 0 {
+                waiting.idle -= 1;
+                waiting.jobs.push_back(job);
+                self.job_ready.notify_one();
+                return true;
+            }
+        }
+        let threads = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("connection".into())
+            .stack_size(STACK)
+            .spawn(move || threads.work(job))
+            .is_ok()
+    }
+
+    fn work(&self, first: Job) {
+        let mut job = first;
+        loop {
+            job();
+            let mut waiting = self.lock();
+            waiting.idle += 1;
+            job = loop {
+                if let Some(next) = waiting.jobs.pop_front() {
+                    break next;
+                }
+                let (guard, wait) = self
+                    .job_ready
+                    .wait_timeout(waiting, IDLE_THREAD)
+                    .unwrap_or_else(|e| e.into_inner());
+                waiting = guard;
+                if wait.timed_out() && waiting.jobs.is_empty() {
+                    waiting.idle -= 1;
+                    return;
+                }
+            };
         }
     }
 }
@@ -195,6 +266,46 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         (client, Arc::new(server))
+    }
+
+    #[test]
+    fn a_job_never_waits_behind_a_running_one_and_threads_are_reused() {
+        use std::sync::mpsc;
+        let threads = Arc::new(Threads::default());
+        let (done, finished) = mpsc::channel();
+        // A job that holds its thread until told, as a slow client does.
+        let (release, held) = mpsc::channel::<()>();
+        let tx = done.clone();
+        assert!(threads.run(Box::new(move || {
+            held.recv().unwrap();
+            tx.send(std::thread::current().id()).unwrap();
+        })));
+        for _ in 0..3 {
+            let tx = done.clone();
+            assert!(threads.run(Box::new(move || {
+                tx.send(std::thread::current().id()).unwrap();
+            })));
+            // Done while the first still holds its thread.
+            finished.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+        release.send(()).unwrap();
+        finished.recv_timeout(Duration::from_secs(30)).unwrap();
+        // Once both threads wait, jobs go to them: no third thread is started.
+        while threads.lock().idle < 2 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let tx = done.clone();
+            assert!(threads.run(Box::new(move || {
+                tx.send(std::thread::current().id()).unwrap();
+            })));
+            seen.insert(finished.recv_timeout(Duration::from_secs(30)).unwrap());
+            while threads.lock().idle < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(seen.len() <= 2, "{} threads", seen.len());
     }
 
     #[test]
