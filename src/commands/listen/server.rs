@@ -280,14 +280,20 @@ mod tests {
             held.recv().unwrap();
             tx.send(std::thread::current().id()).unwrap();
         })));
+        let mut second = std::collections::HashSet::new();
         for _ in 0..3 {
             let tx = done.clone();
             assert!(threads.run(Box::new(move || {
                 tx.send(std::thread::current().id()).unwrap();
             })));
             // Done while the first still holds its thread.
-            finished.recv_timeout(Duration::from_secs(30)).unwrap();
+            second.insert(finished.recv_timeout(Duration::from_secs(30)).unwrap());
+            // Its thread waits for the next job before that one is given.
+            while threads.lock().idle < 1 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
+        assert_eq!(second.len(), 1, "one more thread, reused");
         release.send(()).unwrap();
         finished.recv_timeout(Duration::from_secs(30)).unwrap();
         // Once both threads wait, jobs go to them: no third thread is started.
