@@ -21,13 +21,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use pipedrive_sandbox::changes::{Rng, Schedule};
+use pipedrive_sandbox::changes::{Op, Rng, Schedule};
 use pipedrive_sandbox::{Faults, SandboxOptions};
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::{Message, StreamStatusKind, Trace};
 use source_pipedrive::streams::{self, time, StreamDef, DELETED_AT};
 
-use crate::util::{catalog, normalized, resource, World, START};
+use crate::util::{catalog, id_of, normalized, resource, World, START};
 
 /// The streams at risk when records move under a sync: offset and newest-first lists, parents
 /// and their children, live lists and their archives.
@@ -606,6 +606,7 @@ impl Sim {
     /// The destination against the sandbox, stream by stream.
     fn compare(&self) -> Result<(), String> {
         let truth = Truth::of(self);
+        let whole = Truth::whole(self);
         let mut report = String::new();
         for name in self.shape.streams {
             if (self.archive_denied && *name == "archived_deals") || Some(*name) == self.cycled {
@@ -621,7 +622,34 @@ impl Sim {
                 Some(a) if !a.archived => truth.rows(streams::find(a.twin).unwrap()),
                 _ => BTreeMap::new(),
             };
-            let differences = differences(name, &want, &got, &archived);
+            // A user who may not read archived deals cannot see a deal leave for the archive:
+            // to the API it vanishes from `/api/v2/deals` without a trace (README, "Deletions
+            // and archives"). The destination may keep it, and its children, as last seen.
+            let mut unseen: BTreeMap<String, Row> = if self.archive_denied {
+                let archive = streams::find("archived_deals").unwrap();
+                match name {
+                    &"deals" => truth.rows(archive),
+                    _ if def
+                        .parent
+                        .is_some_and(|p| p.streams.contains(&"archived_deals")) =>
+                    {
+                        whole.rows(def)
+                    }
+                    _ => BTreeMap::new(),
+                }
+            } else {
+                BTreeMap::new()
+            };
+            // A product line taken off a deal leaves the deal's list without a trace (README,
+            // the deletions table): the destination may keep the line.
+            if *name == "deal_products" {
+                for change in self.schedule.history() {
+                    if let (Op::RemoveLine, Some(line)) = (change.op, &change.other) {
+                        unseen.insert(id_of(line), Row::of(def, &json!({})));
+                    }
+                }
+            }
+            let differences = differences(name, &want, &got, &archived, &unseen);
             if !differences.is_empty() {
                 let _ = writeln!(report, "{name}: destination differs from Pipedrive:");
                 for d in differences.iter().take(6) {
@@ -982,11 +1010,19 @@ impl Destination {
 /// What Pipedrive (the sandbox) holds now, as rows of each stream.
 struct Truth<'a> {
     sim: &'a Sim,
+    /// Whether the children of archived deals count when the token's user may not read the
+    /// archive: what Pipedrive holds, rather than what the user can see of it.
+    whole: bool,
 }
 
 impl Truth<'_> {
     fn of(sim: &Sim) -> Truth<'_> {
-        Truth { sim }
+        Truth { sim, whole: false }
+    }
+
+    /// Everything Pipedrive holds, whether the user may read it or not.
+    fn whole(sim: &Sim) -> Truth<'_> {
+        Truth { sim, whole: true }
     }
 
     /// The records of a top-level stream, as the connector writes them (v1 times rewritten).
@@ -1022,7 +1058,7 @@ impl Truth<'_> {
         let data = self.sim.world.sandbox.dataset();
         let mut rows = BTreeMap::new();
         for pname in parent.streams {
-            if self.sim.archive_denied && *pname == "archived_deals" {
+            if self.sim.archive_denied && !self.whole && *pname == "archived_deals" {
                 continue;
             }
             let pdef = streams::find(pname).unwrap();
@@ -1051,6 +1087,7 @@ fn differences(
     want: &BTreeMap<String, Row>,
     got: &BTreeMap<String, Row>,
     archived: &BTreeMap<String, Row>,
+    unseen: &BTreeMap<String, Row>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (key, row) in want {
@@ -1064,7 +1101,7 @@ fn differences(
     }
     if !DELETES_UNSEEN.contains(&stream) {
         for (key, have) in got {
-            if have.archived && archived.get(key) == Some(have) {
+            if have.archived && archived.get(key) == Some(have) || unseen.contains_key(key) {
                 continue;
             }
             if !want.contains_key(key) {

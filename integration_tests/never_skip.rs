@@ -219,6 +219,55 @@ fn newest_first_lists_losing_a_record_during_a_sync_skip_no_other() {
     );
 }
 
+/// `/v1/files` has no update-time filter, and its `sort` documents field names with no
+/// direction: an incremental sync cannot stop at its cursor on an order the contract does not
+/// promise. It reads the list whole, by id (which no edit moves), and filters: the oldest
+/// file, edited after a sync, reaches the next one, wherever it sits in the list.
+#[test]
+fn files_read_whole_by_id_so_an_old_file_edited_reaches_the_next_sync() {
+    let world = capped(250, 1000);
+    let first = world.read(START, &["files"], "incremental", None);
+    first.assert_ok();
+    assert_eq!(
+        set(first.ids("files")),
+        set(world.expected_ids("files", START))
+    );
+    let oldest = world
+        .sandbox
+        .dataset()
+        .records(Resource::Files)
+        .into_iter()
+        .min_by_key(|f| f["id"].as_i64())
+        .unwrap();
+    world.sandbox.touch(Resource::Files, &oldest["id"]);
+    // The next window ends at the sync's start by the server's clock, in whole seconds: a
+    // file edited within that second belongs to the sync after it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let state = world.file("state.json", &first.state_file());
+    let before = world.sandbox.requests().len();
+    let second = world.read(START, &["files"], "incremental", Some(&state));
+    second.assert_ok();
+    assert_eq!(second.ids("files"), vec![id_of(&oldest["id"])]);
+    let listed: Vec<_> = world.sandbox.requests()[before..]
+        .iter()
+        .filter(|r| r.path == "/v1/files")
+        .map(|r| r.query.clone())
+        .collect();
+    let sorted_by =
+        |q: &Vec<(String, String)>| q.iter().find(|(k, _)| k == "sort").map(|(_, v)| v.clone());
+    let pages = world
+        .sandbox
+        .dataset()
+        .records(Resource::Files)
+        .len()
+        .div_ceil(100);
+    assert!(listed.len() >= pages, "the whole list is read: {listed:?}");
+    assert!(
+        listed.iter().all(|q| sorted_by(q).as_deref() == Some("id")),
+        "{listed:?}"
+    );
+}
+
 /// Defect 2: leads carry milliseconds, Pipedrive filters by the second, and within a second
 /// the order is not by milliseconds. A checkpoint must be whole seconds, rounded down, or a
 /// sync resumed from it drops the leads of that second that come after it.

@@ -68,6 +68,15 @@ pub enum Op {
     Insert,
     /// Soft-deleted now (deals and projects turn `deleted`; other records leave their lists).
     Delete,
+    /// A deal, lead or project moved to its archive list now (same id).
+    Archive,
+    /// Brought back from the archive to its live list now.
+    Unarchive,
+    /// Merged into another record (`Change::other`, the survivor, edited now) and deleted:
+    /// persons, organizations and deals.
+    Merge,
+    /// A product line (`Change::other`) taken off the deal.
+    RemoveLine,
 }
 
 /// Why the schedule made a change: at random, or aimed at a case that breaks connectors.
@@ -93,6 +102,8 @@ pub struct Change {
     pub resource: Resource,
     /// The record's id (for an insert, the new record's).
     pub id: Value,
+    /// The merge's survivor, or the product line removed; `None` for other changes.
+    pub other: Option<Value>,
     pub aim: Aim,
     /// The request it followed (`GET path?query`), or `None` when made between syncs.
     pub after: Option<String>,
@@ -109,6 +120,11 @@ impl fmt::Display for Change {
             self.id,
             self.aim
         )?;
+        match (self.op, &self.other) {
+            (Op::Merge, Some(other)) => write!(f, " into {other}")?,
+            (Op::RemoveLine, Some(other)) => write!(f, " line {other}")?,
+            _ => {}
+        }
         if let Some(after) = &self.after {
             write!(f, " after {after}")?;
         }
@@ -139,6 +155,44 @@ fn insertable(r: Resource) -> bool {
         r,
         Resource::ArchivedDeals | Resource::ArchivedLeads | Resource::ArchivedProjects
     )
+}
+
+/// Deals, leads and projects live in one list and move to another when archived.
+fn archivable(r: Resource) -> bool {
+    matches!(r, Resource::Deals | Resource::Leads | Resource::Projects)
+}
+
+fn in_archive(r: Resource) -> bool {
+    !insertable(r)
+}
+
+fn mergeable(r: Resource) -> bool {
+    matches!(
+        r,
+        Resource::Persons | Resource::Organizations | Resource::Deals
+    )
+}
+
+/// The kind of change at random for a record of `r`: mostly edits, then deletes and inserts,
+/// and the moves only some resources know (archives, merges, product lines).
+fn draw_op(rng: &mut Rng, r: Resource) -> Op {
+    let weights = [
+        (Op::Edit, 45),
+        (Op::Delete, 18),
+        (Op::Insert, if insertable(r) { 20 } else { 0 }),
+        (Op::Archive, if archivable(r) { 12 } else { 0 }),
+        (Op::Unarchive, if in_archive(r) { 25 } else { 0 }),
+        (Op::Merge, if mergeable(r) { 8 } else { 0 }),
+        (Op::RemoveLine, if r == Resource::Deals { 8 } else { 0 }),
+    ];
+    let mut roll = rng.below(weights.iter().map(|(_, w)| w).sum());
+    for (op, w) in weights {
+        if roll < w {
+            return op;
+        }
+        roll -= w;
+    }
+    Op::Edit
 }
 
 /// Whether a record still counts as there: not marked deleted in any of Pipedrive's ways.
@@ -271,11 +325,7 @@ impl Schedule {
         let Some(&r) = state.rng.pick(&self.resources) else {
             return;
         };
-        let op = match state.rng.below(100) {
-            0..=54 => Op::Edit,
-            55..=79 if insertable(r) => Op::Insert,
-            _ => Op::Delete,
-        };
+        let op = draw_op(&mut state.rng, r);
         let target = if op == Op::Insert {
             Value::Null
         } else {
@@ -285,8 +335,75 @@ impl Schedule {
             };
             target["id"].clone()
         };
-        let id = apply(world, op, r, &target);
-        record(state, world, op, r, id, Aim::Random, after);
+        self.make(state, world, op, r, &target, Aim::Random, after);
+    }
+
+    /// Makes the change `op` to the record `id` of `r` (ignored by an insert), drawing what
+    /// else it needs (a merge's survivor, a deal's product line), and writes it in the
+    /// history; a change with nothing to act on (no other record, no line) is not made.
+    #[allow(clippy::too_many_arguments)]
+    fn make(
+        &self,
+        state: &mut State,
+        world: &World,
+        op: Op,
+        r: Resource,
+        id: &Value,
+        aim: Aim,
+        after: Option<String>,
+    ) {
+        let mut other = None;
+        let id = match op {
+            Op::Edit => {
+                world.touch(r, id);
+                id.clone()
+            }
+            Op::Delete => {
+                world.delete(r, id);
+                id.clone()
+            }
+            Op::Insert => world.insert(r)["id"].clone(),
+            Op::Archive => {
+                world.archive(r, id);
+                id.clone()
+            }
+            Op::Unarchive => {
+                world.unarchive(r, id);
+                id.clone()
+            }
+            Op::Merge => {
+                let others: Vec<Value> = (world.records(r).into_iter())
+                    .filter(|o| live(o) && o["id"] != *id)
+                    .map(|o| o["id"].clone())
+                    .collect();
+                let Some(survivor) = state.rng.pick(&others).cloned() else {
+                    return;
+                };
+                world.merge(r, id, &survivor);
+                other = Some(survivor);
+                id.clone()
+            }
+            Op::RemoveLine => {
+                let lines: Vec<Value> = (world.children(Resource::DealProducts, id).into_iter())
+                    .map(|l| l["id"].clone())
+                    .collect();
+                let Some(line) = state.rng.pick(&lines).cloned() else {
+                    return;
+                };
+                world.remove_product_line(id, &line);
+                other = Some(line);
+                id.clone()
+            }
+        };
+        state.history.push(Change {
+            at: world.now(),
+            op,
+            resource: r,
+            id,
+            other,
+            aim,
+            after,
+        });
     }
 
     /// A change to a record on the page of `r` just served.
@@ -305,16 +422,9 @@ impl Schedule {
         // Products are parents (variations): the first on the page is the first whose
         // children are asked for next.
         if r == Resource::Products && state.rng.chance(50) {
-            let id = apply(world, Op::Delete, r, &live_on_page[0]["id"]);
-            record(
-                state,
-                world,
-                Op::Delete,
-                r,
-                id,
-                Aim::ParentBeforeChildren,
-                after.clone(),
-            );
+            let first = &live_on_page[0]["id"];
+            let aim = Aim::ParentBeforeChildren;
+            self.make(state, world, Op::Delete, r, first, aim, after.clone());
             return;
         }
         if r == Resource::Leads && state.rng.chance(30) {
@@ -322,13 +432,17 @@ impl Schedule {
             return;
         }
         let target = live_on_page[state.rng.below(live_on_page.len() as u64) as usize];
-        let op = if state.rng.chance(70) {
-            Op::Edit
-        } else {
-            Op::Delete
+        // It leaves its place: edited (to the end of an update-time order), deleted, moved to
+        // the other list of its pair, or merged away.
+        let op = match state.rng.below(100) {
+            0..=19 if archivable(r) => Op::Archive,
+            0..=29 if in_archive(r) => Op::Unarchive,
+            0..=14 if mergeable(r) => Op::Merge,
+            0..=59 => Op::Edit,
+            _ => Op::Delete,
         };
-        let id = apply(world, op, r, &target["id"]);
-        record(state, world, op, r, id, Aim::PageJustServed, after.clone());
+        let aim = Aim::PageJustServed;
+        self.make(state, world, op, r, &target["id"], aim, after.clone());
     }
 
     /// Two to four records of `r` edited within what is left of the current second of the
@@ -340,13 +454,12 @@ impl Schedule {
             let Some(target) = state.rng.pick(&records) else {
                 return;
             };
-            let id = apply(world, Op::Edit, r, &target["id"]);
-            record(
+            self.make(
                 state,
                 world,
                 Op::Edit,
                 r,
-                id,
+                &target["id"],
                 Aim::SameSecond,
                 after.clone(),
             );
@@ -355,41 +468,6 @@ impl Schedule {
             world.advance_clock(Duration::milliseconds(step as i64));
         }
     }
-}
-
-/// Makes the change to the record `id` of `r` (ignored by an insert); returns the id of the
-/// record changed, for an insert the new one's.
-fn apply(world: &World, op: Op, r: Resource, id: &Value) -> Value {
-    match op {
-        Op::Edit => {
-            world.touch(r, id);
-            id.clone()
-        }
-        Op::Delete => {
-            world.delete(r, id);
-            id.clone()
-        }
-        Op::Insert => world.insert(r)["id"].clone(),
-    }
-}
-
-fn record(
-    state: &mut State,
-    world: &World,
-    op: Op,
-    resource: Resource,
-    id: Value,
-    aim: Aim,
-    after: Option<String>,
-) {
-    state.history.push(Change {
-        at: world.now(),
-        op,
-        resource,
-        id,
-        aim,
-        after,
-    });
 }
 
 #[cfg(test)]

@@ -141,15 +141,21 @@ pub enum Sort {
     /// Oldest first: every page can be a checkpoint, and paging stops at the window's end.
     Ascending(&'static [(&'static str, &'static str)]),
     /// Newest first: paging stops at the window's start. For endpoints with no server-side
-    /// filter, where an incremental sync would otherwise read the whole history again.
+    /// filter whose contract documents the direction, where an incremental sync would
+    /// otherwise read the whole history again.
     Descending(&'static [(&'static str, &'static str)]),
+    /// By a field no edit changes (`id`), direction unspecified: records do not move when
+    /// edited, so offset pages shift only when records leave; every record is filtered, and
+    /// the checkpoint comes at the end. For lists with neither a filter nor a documented
+    /// direction: stopping early would rest on an order the contract does not promise.
+    Stable(&'static [(&'static str, &'static str)]),
 }
 
 impl Sort {
     pub fn params(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Sort::None => &[],
-            Sort::Ascending(p) | Sort::Descending(p) => p,
+            Sort::Ascending(p) | Sort::Descending(p) | Sort::Stable(p) => p,
         }
     }
 }
@@ -746,9 +752,9 @@ pub static STREAMS: &[StreamDef] = &[
         // Pipedrive caps this endpoint at 100 per page.
         paging: Paging::Offset { limit: 100 },
         cursor: Some("update_time"),
-        // No update-time filter: newest first, so an incremental sync stops at its cursor
-        // instead of paging through every file ever uploaded.
-        sort: Sort::Descending(&[("sort", "update_time DESC")]),
+        // No update-time filter, and `sort` takes a field with no direction: the whole list
+        // is read and filtered, in id order so that edits during the sync move nothing.
+        sort: Sort::Stable(&[("sort", "id")]),
         times: Times::V1,
         schema: schema!("files"),
         deletion: Some(Deletion::ActiveFlag),

@@ -105,7 +105,71 @@ fn a_change_aimed_at_the_page_just_served_hits_a_record_on_it() {
             assert_ne!(edited["update_time"], before["update_time"]);
         }
         Op::Delete => assert!(!after.iter().any(|n| n["id"] == change.id)),
-        Op::Insert => panic!("no insert is aimed at a page"),
+        other => panic!("notes are neither inserted by aim, archived, merged nor lined: {other:?}"),
+    }
+}
+
+/// Archives, un-archives, merges and product lines taken off deals: each kind of change is
+/// drawn, and each leaves the sandbox as Pipedrive would be after it.
+#[test]
+fn moves_between_lists_merges_and_removed_lines_leave_a_consistent_crm() {
+    let sandbox = frozen(40);
+    let schedule = Schedule::new(3, 0);
+    schedule.offline(&sandbox.world(), 600);
+    let history = schedule.history();
+    let ids = |r: Resource| -> Vec<Value> {
+        let records = sandbox.dataset().records(r);
+        records.iter().map(|x| x["id"].clone()).collect()
+    };
+    let seen: std::collections::BTreeSet<String> =
+        history.iter().map(|c| format!("{:?}", c.op)).collect();
+    // Where a record is now: said by the last change that moved it (an edit moves nothing).
+    let moves = |c: &Change| matches!(c.op, Op::Archive | Op::Unarchive | Op::Delete | Op::Merge);
+    let last_move = |k: usize, c: &Change| {
+        !history[k + 1..]
+            .iter()
+            .any(|d| moves(d) && (d.id == c.id || d.other.as_ref() == Some(&c.id)))
+    };
+    for (k, change) in history.iter().enumerate() {
+        if change.op != Op::RemoveLine && !last_move(k, change) {
+            continue;
+        }
+        let pair = |r: Resource| match r {
+            Resource::Deals | Resource::ArchivedDeals => (Resource::Deals, Resource::ArchivedDeals),
+            Resource::Leads | Resource::ArchivedLeads => (Resource::Leads, Resource::ArchivedLeads),
+            _ => (Resource::Projects, Resource::ArchivedProjects),
+        };
+        match change.op {
+            Op::Archive => {
+                let (live, archive) = pair(change.resource);
+                assert!(ids(archive).contains(&change.id), "{change}");
+                assert!(!ids(live).contains(&change.id), "{change}");
+            }
+            Op::Unarchive => {
+                let (live, archive) = pair(change.resource);
+                assert!(ids(live).contains(&change.id), "{change}");
+                assert!(!ids(archive).contains(&change.id), "{change}");
+            }
+            Op::Merge => {
+                let records = sandbox.dataset().records(change.resource);
+                let loser = records.iter().find(|r| r["id"] == change.id);
+                assert!(
+                    loser.is_none_or(|l| !live(l)),
+                    "{change}: the loser is deleted"
+                );
+            }
+            Op::RemoveLine => {
+                let lines = sandbox
+                    .dataset()
+                    .children(Resource::DealProducts, &change.id);
+                let line = change.other.as_ref().unwrap();
+                assert!(!lines.iter().any(|l| l["id"] == *line), "{change}");
+            }
+            _ => {}
+        }
+    }
+    for op in ["Archive", "Unarchive", "Merge", "RemoveLine"] {
+        assert!(seen.contains(op), "no {op} in {} changes", history.len());
     }
 }
 

@@ -111,7 +111,7 @@ impl Shared {
         let mut q = match r {
             R::Notes | R::Leads | R::ArchivedLeads | R::Files => {
                 let default = if r == R::Notes || r == R::Files {
-                    "id ASC"
+                    "id"
                 } else {
                     "add_time ASC"
                 };

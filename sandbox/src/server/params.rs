@@ -131,7 +131,15 @@ pub(super) fn parse_v1_sort(sort: &str, r: Resource) -> Result<(SortKey, bool), 
         let mut words = part.split_whitespace();
         let field = words.next().unwrap_or("");
         let desc = match words.next().map(str::to_ascii_uppercase).as_deref() {
-            None | Some("ASC") => false,
+            None => false,
+            // `/v1/files` documents `sort` as a field name only: a direction there is an
+            // order the contract does not promise, so the sandbox refuses to honour it.
+            Some(_) if r == Resource::Files => {
+                return Err(bad_request(format!(
+                "Invalid value for parameter 'sort': '{part}'; supported fields: id, update_time"
+            )))
+            }
+            Some("ASC") => false,
             Some("DESC") => true,
             Some(other) => return Err(bad_request(format!("Invalid sort direction '{other}'"))),
         };

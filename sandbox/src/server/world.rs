@@ -107,6 +107,11 @@ impl World<'_> {
             .remove_product_line(deal, line, self.now().timestamp())
     }
 
+    /// The records of `child` (deal products, variations, …) under the parent `parent`.
+    pub fn children(&self, child: Resource, parent: &Value) -> Vec<Value> {
+        self.shared.data.children(child, parent)
+    }
+
     /// Every record of `resource` as its list serves it now.
     pub fn records(&self, resource: Resource) -> Vec<Value> {
         self.shared.data.records(resource)

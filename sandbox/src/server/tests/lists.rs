@@ -104,6 +104,21 @@ fn limits_are_capped_and_validated() {
         files.body["additional_data"]["pagination"]["next_start"],
         100
     );
+    // `/v1/files` documents `sort` as a field name: no direction, as the contract says.
+    for bad in ["update_time%20DESC", "id%20ASC", "name"] {
+        assert_eq!(
+            client.get(&format!("/v1/files?sort={bad}")).status,
+            400,
+            "{bad}"
+        );
+    }
+    let by_id: Vec<i64> = (client.get("/v1/files?sort=id&limit=100").ids().iter())
+        .map(|id| id.as_i64().unwrap())
+        .collect();
+    assert!(
+        by_id.len() > 1 && by_id.windows(2).all(|w| w[0] < w[1]),
+        "{by_id:?}"
+    );
     let cursor = client.get("/api/v2/persons?sort_by=update_time").body["additional_data"]
         ["next_cursor"]
         .clone();
