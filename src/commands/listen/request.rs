@@ -80,6 +80,12 @@ enum Length {
 #[derive(Debug, Default)]
 pub struct HeadReader {
     buf: Vec<u8>,
+    /// Where the request line starts: the empty lines HTTP allows before it are no blank line
+    /// that ends a head (the parser would say `Partial` for each of them).
+    line_at: Option<usize>,
+    /// How many times the buffer was parsed.
+    #[cfg(test)]
+    parses: usize,
 }
 
 /// What the head reader made of the bytes so far.
@@ -98,16 +104,28 @@ impl HeadReader {
     }
 
     /// Takes bytes just read (at most `room()`) and says whether the head is whole. The buffer
-    /// is parsed only when a blank line may have come, so a head that trickles in costs
-    /// linear time.
+    /// is parsed only when a blank line after the request line may have come (and the first
+    /// such parse ends the head, whole or malformed), so a head that trickles in costs linear
+    /// time.
     fn feed(&mut self, bytes: &[u8]) -> Progress {
         debug_assert!(bytes.len() <= self.room());
-        let from = self.buf.len().saturating_sub(2);
+        let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
-        let new = &self.buf[from..];
-        let blank_line =
-            new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n");
+        if self.line_at.is_none() {
+            self.line_at = bytes
+                .iter()
+                .position(|b| !matches!(b, b'\r' | b'\n'))
+                .map(|i| start + i);
+        }
+        let blank_line = self.line_at.is_some_and(|line_at| {
+            let new = &self.buf[start.saturating_sub(2).max(line_at)..];
+            new.windows(2).any(|w| w == b"\n\n") || new.windows(3).any(|w| w == b"\n\r\n")
+        });
         if blank_line {
+            #[cfg(test)]
+            {
+                self.parses += 1;
+            }
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             match httparse::Request::new(&mut headers).parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => return Progress::Done(len),
@@ -505,6 +523,35 @@ pub(super) mod tests {
         assert!(matches!(ending, Ending::Refused { status: 431, .. }));
         let read = sent - conn.reads.iter().map(Vec::len).sum::<usize>();
         assert_eq!(read, MAX_HEAD, "not a byte past the cap is read");
+    }
+
+    #[test]
+    fn a_head_is_parsed_once_however_it_trickles() {
+        // Empty lines before the request line (HTTP allows them), then a head whose lines end
+        // in every way, each byte a read of its own.
+        let mut bytes = b"\r\n\n".repeat(2000);
+        bytes.extend_from_slice(b"POST / HTTP/1.1\nHost: x\r\nX: a\n\r\n");
+        let mut reader = HeadReader::default();
+        let mut progress = Vec::new();
+        for b in &bytes {
+            progress.push(reader.feed(&[*b]));
+        }
+        assert_eq!(progress.last(), Some(&Progress::Done(bytes.len())));
+        assert!(progress[..bytes.len() - 1]
+            .iter()
+            .all(|p| *p == Progress::More));
+        assert_eq!(reader.parses, 1);
+        // Nothing but empty lines: no parse at all, and the cap still holds.
+        let mut reader = HeadReader::default();
+        let mut last = Progress::More;
+        while last == Progress::More {
+            last = reader.feed(b"\r\n");
+        }
+        assert_eq!(
+            last,
+            Progress::Refused(431, "request line and headers too large")
+        );
+        assert_eq!(reader.parses, 0);
     }
 
     #[test]
