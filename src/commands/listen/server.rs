@@ -113,6 +113,19 @@ impl Slots {
     }
 }
 
+/// A connection's slot, freed when its job ends, however it ends: a handler that panics must
+/// not keep a slot (and its socket) for good.
+struct Held {
+    slots: Arc<Slots>,
+    id: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.slots.free(self.id);
+    }
+}
+
 /// What the server asks of the program for each connection: read the request before the
 /// deadline and answer it (`request::exchange`), calling `keep` once the credentials are right.
 pub type Handler = dyn Fn(&TcpStream, Instant, &mut dyn FnMut() -> bool) -> Ending + Send + Sync;
@@ -142,14 +155,17 @@ pub fn serve(listener: TcpListener, slots: Arc<Slots>, handler: Arc<Handler>) {
         let (slots_for_job, handler, conn_for_job) =
             (Arc::clone(&slots), Arc::clone(&handler), Arc::clone(&conn));
         let job = Box::new(move || {
-            let (slots, conn) = (slots_for_job, conn_for_job);
+            let held = Held {
+                slots: slots_for_job,
+                id,
+            };
+            let conn = conn_for_job;
             let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-            let ending = handler(&conn, accepted + DEADLINE, &mut || slots.keep(id));
+            let ending = handler(&conn, accepted + DEADLINE, &mut || held.slots.keep(id));
             if let Ending::Refused { authenticated, .. } = ending {
-                slots.closable(id);
+                held.slots.closable(id);
                 linger(&conn, authenticated);
             }
-            slots.free(id);
         });
         if !threads.run(job) {
             slots.free(id);
@@ -312,6 +328,38 @@ mod tests {
             }
         }
         assert!(seen.len() <= 2, "{} threads", seen.len());
+    }
+
+    #[test]
+    fn a_handler_that_panics_frees_its_slot() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let slots = Arc::new(Slots::new(2));
+        let handler: Arc<Handler> = Arc::new(
+            |_: &TcpStream, _: Instant, keep: &mut dyn FnMut() -> bool| {
+                assert!(keep());
+                panic!("a bug in a delivery's handling");
+            },
+        );
+        let serving = Arc::clone(&slots);
+        std::thread::spawn(move || serve(listener, serving, handler));
+        // More connections than slots, one after the other: each finds its slot free again,
+        // none is turned away busy.
+        for _ in 0..5 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut answer = Vec::new();
+            let _ = c.read_to_end(&mut answer);
+            assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        }
+        let freed = Instant::now();
+        while slots.count() > 0 {
+            assert!(
+                freed.elapsed() < Duration::from_secs(30),
+                "a slot is still held"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]
