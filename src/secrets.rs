@@ -238,18 +238,20 @@ pub fn scrub_process(text: &str) -> String {
 }
 
 /// Replaces the default panic message (which prints whatever the panic says) with the same
-/// message scrubbed of the process's secrets, on stderr.
+/// message scrubbed of the process's secrets, on stderr. A stderr that cannot be written is
+/// ignored, as the default hook does: a panic while panicking would abort.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("<unnamed>");
-        let message = scrub_process(&format!("thread '{name}' {info}"));
+        let mut message = scrub_process(&format!("thread '{name}' {info}"));
         let backtrace = std::backtrace::Backtrace::capture();
         if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-            eprintln!("{message}\n{}", scrub_process(&backtrace.to_string()));
-        } else {
-            eprintln!("{message}");
+            message.push('\n');
+            message.push_str(&scrub_process(&backtrace.to_string()));
         }
+        let _ = writeln!(std::io::stderr().lock(), "{message}");
     }));
 }
 
@@ -366,6 +368,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The panic hook, in a process of its own (it is process-wide, and writes to stderr): this
+    /// test binary run again on this test alone, which then panics with parts of a secret.
+    #[test]
+    fn a_panic_message_is_scrubbed() {
+        const SECRET: &str = "panic secret/0123456789abcdef";
+        if std::env::var_os("SECRETS_PANIC_CHILD").is_some() {
+            install_panic_hook();
+            let mut s = Scrubber::new();
+            s.add(SECRET);
+            protect_process(&s);
+            let url = percent_encoded(SECRET.as_bytes(), true, false);
+            std::thread::Builder::new()
+                .name("delivery".into())
+                .spawn(move || panic!("bad token {} ({url})", &SECRET[3..15]))
+                .unwrap()
+                .join()
+                .unwrap_or_else(|_| std::process::exit(3));
+        }
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "secrets::tests::a_panic_message_is_scrubbed"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("SECRETS_PANIC_CHILD", "1")
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        assert_eq!(child.status.code(), Some(3), "the child panicked");
+        let stderr = String::from_utf8_lossy(&child.stderr);
+        assert!(
+            stderr.contains("thread 'delivery' panicked at")
+                && stderr.contains("bad token (redacted) ((redacted))"),
+            "{stderr}"
+        );
+        assert!(leaks(SECRET, &stderr).is_empty(), "{stderr}");
     }
 
     #[test]

@@ -80,6 +80,13 @@ impl Client {
         }
     }
 
+    /// Also redacts what `scrubber` redacts from what an answer says (the webhook password,
+    /// which the webhooks API is sent, may come back in an error body too).
+    pub fn redacting(mut self, scrubber: &Scrubber) -> Client {
+        self.scrubber.merge(scrubber);
+        self
+    }
+
     /// GET `path` with `query`, retried and paced per the policy, parsed as JSON.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Response, HttpError> {
         self.send(Method::Get, path, query, &mut json)
@@ -316,6 +323,44 @@ fn target(path: &str, query: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error body that echoes the webhook password (which the webhooks API is sent) across
+    /// the message's cut: scrubbed before the cut, so no fragment of it is left.
+    #[test]
+    fn an_error_body_is_scrubbed_of_every_secret_told_before_its_cut() {
+        use std::io::{Read, Write};
+        let password = "correct-horse-battery-staple";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().map_while(Result::ok) {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                // The password straddles the 200 characters the message keeps.
+                let body = format!("{}{password}", "x".repeat(190));
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let mut told = Scrubber::new();
+        told.add(password);
+        let client = Client::new(&url, ApiKey::new("k"), RetryPolicy::default()).redacting(&told);
+        let message = client
+            .get_json("/v1/users/me", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("xxx(redacte"), "{message}");
+        for start in 0..=password.len() - 8 {
+            let fragment = &password[start..start + 8];
+            assert!(!message.contains(fragment), "{fragment}: {message}");
+        }
+    }
 
     #[test]
     fn targets_carry_no_key() {
