@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod output;
 pub mod protocol;
+pub mod secrets;
 pub mod state;
 pub mod streams;
 
@@ -94,6 +95,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
             bind,
             reconcile_every,
+            max_connections,
             singer,
         } => {
             let config = load_config(&config, out)?;
@@ -109,6 +111,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             let opts = commands::listen::ListenOptions {
                 bind,
                 reconcile_every,
+                max_connections,
                 singer,
             };
             commands::listen::listen(&config, selected, saved, opts)?
