@@ -22,10 +22,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use pipedrive_sandbox::changes::{Op, Rng, Schedule};
-use pipedrive_sandbox::Resource;
-use pipedrive_sandbox::{Faults, SandboxOptions};
+use pipedrive_sandbox::{Faults, Resource, SandboxOptions};
 use serde_json::{json, Value};
-use source_pipedrive::protocol::airbyte::{Message, StreamStatusKind, Trace};
+use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
 use source_pipedrive::streams::{self, time, StreamDef, DELETED_AT};
 
 use crate::util::{catalog, id_of, normalized, resource, World, START};
@@ -518,6 +517,18 @@ impl Sim {
                 run.status, run.stderr
             ));
         }
+        // A stream is skipped as unreadable only where this seed denies it: a parent that
+        // vanished, or a parent list denied, never passes for a stream the user may not read.
+        for (stream, warning) in skipped(&messages) {
+            if !(self.archive_denied && stream == "archived_deals") {
+                return Err(format!(
+                    "sync {n} skipped {stream}, which this seed lets the user read: {warning}"
+                ));
+            }
+        }
+        if plan.incremental {
+            every_record_carries_its_cursor(n, &messages)?;
+        }
         if plan.incremental && !plan.reset {
             self.no_record_behind_its_cursor(n, &messages)?;
         }
@@ -717,6 +728,43 @@ fn errors(messages: &[Message]) -> Vec<(Option<String>, String)> {
                 error.stream_descriptor.as_ref().map(|d| d.name.clone()),
                 error.message.clone(),
             )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A destination keeps the latest version of a record by its cursor: an incremental sync's
+/// records all carry their stream's.
+fn every_record_carries_its_cursor(n: u64, messages: &[Message]) -> Result<(), String> {
+    for m in messages {
+        let Message::Record { record } = m else {
+            continue;
+        };
+        let def = streams::find(&record.stream).unwrap();
+        if let Some(field) = def.cursor {
+            if time::of(&record.data, field).is_none() {
+                return Err(format!(
+                    "sync {n}: {} emitted {} without its cursor {field}",
+                    def.name,
+                    def.key_of(&record.data)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The streams a sync skipped as ones the token's user may not read, with its warning.
+fn skipped(messages: &[Message]) -> Vec<(String, String)> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Log { log } if log.level == LogLevel::Warn => {
+                let rest = log.message.strip_prefix("stream ")?;
+                let (stream, why) = rest.split_once(' ')?;
+                why.starts_with("skipped:")
+                    .then(|| (stream.to_string(), log.message.clone()))
+            }
             _ => None,
         })
         .collect()

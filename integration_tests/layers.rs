@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const LEVELS: &[(&str, u8)] = &[
     ("protocol", 1),
     ("error", 1),
+    ("secrets", 1),
     ("config", 2),
     ("http", 3),
     ("streams", 4),

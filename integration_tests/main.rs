@@ -11,6 +11,7 @@ mod deletions;
 mod faults;
 mod full_refresh_state;
 mod layers;
+mod listen_attacks;
 mod never_skip;
 mod packaging;
 mod parsers;

@@ -15,8 +15,8 @@ use source_pipedrive::protocol::airbyte::Message;
 
 use crate::util::{catalog, poll, World, PATIENCE, START};
 
-const USER: &str = "pipedrive-hooks";
-const PASSWORD: &str = "correct-horse-battery-staple";
+pub(crate) const USER: &str = "pipedrive-hooks";
+pub(crate) const PASSWORD: &str = "correct-horse-battery-staple";
 
 fn config(world: &World) -> std::path::PathBuf {
     world.config_with(json!({
@@ -126,7 +126,7 @@ fn register_is_idempotent_and_remove_takes_only_ours() {
 
 /// Lines a child process writes to one pipe, as a thread reads them.
 #[derive(Default)]
-struct Pipe {
+pub(crate) struct Pipe {
     lines: Mutex<Vec<String>>,
     /// Set once the pipe has reached its end: every line it will ever give is in `lines`.
     closed: AtomicBool,
@@ -145,7 +145,7 @@ impl Pipe {
         pipe
     }
 
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
     }
 }
@@ -158,18 +158,18 @@ const LISTENING: &str = "listening for Pipedrive webhooks on ";
 const FENCE_IDS: u64 = 990_900;
 
 /// A running `listen`, its stdout and stderr collected line by line.
-struct Listening {
-    child: Child,
-    stdout: Arc<Pipe>,
-    stderr: Arc<Pipe>,
-    url: String,
+pub(crate) struct Listening {
+    pub(crate) child: Child,
+    pub(crate) stdout: Arc<Pipe>,
+    pub(crate) stderr: Arc<Pipe>,
+    pub(crate) url: String,
     /// Fences delivered so far.
     fences: Cell<u64>,
 }
 
 impl Listening {
     /// `listen` in Airbyte mode, with a catalog of `streams`.
-    fn start(world: &World, streams: &[&str], reconcile_every: u64) -> Listening {
+    pub(crate) fn start(world: &World, streams: &[&str], reconcile_every: u64) -> Listening {
         let cat = world.file("listen-catalog.json", &catalog(streams, "incremental"));
         Listening::spawn(
             world,
@@ -181,7 +181,7 @@ impl Listening {
     /// `listen` with `args`, on a port the system picks: the listener binds port 0 and says
     /// which port it got, so that no other process can take the port between the pick and the
     /// bind.
-    fn spawn(world: &World, args: &[&str], reconcile_every: u64) -> Listening {
+    pub(crate) fn spawn(world: &World, args: &[&str], reconcile_every: u64) -> Listening {
         let config = config(world);
         let mut child = Command::new(env!("CARGO_BIN_EXE_source-pipedrive"))
             .args(["listen", "--config", config.to_str().unwrap()])
@@ -226,7 +226,7 @@ impl Listening {
     /// Polls `probe` over what the listener has written until it gives a value; fails the test
     /// if it has given none after `PATIENCE`, or once the listener's output has ended without
     /// one.
-    fn wait<T>(&self, what: &str, probe: impl Fn(&Listening) -> Option<T>) -> T {
+    pub(crate) fn wait<T>(&self, what: &str, probe: impl Fn(&Listening) -> Option<T>) -> T {
         // Some(Ok): found; Some(Err): the output ended without it; None: out of patience.
         let outcome = poll(|| {
             // Read before probing: a pipe that had ended holds no line the probe does not see.
@@ -255,7 +255,7 @@ impl Listening {
         }
     }
 
-    fn messages(&self) -> Vec<Message> {
+    pub(crate) fn messages(&self) -> Vec<Message> {
         self.stdout
             .lines()
             .iter()
@@ -264,7 +264,7 @@ impl Listening {
     }
 
     /// Every record written so far but the fences', as (stream, data).
-    fn written(&self) -> Vec<(String, Value)> {
+    pub(crate) fn written(&self) -> Vec<(String, Value)> {
         self.messages()
             .into_iter()
             .filter_map(|m| match m {
@@ -277,7 +277,7 @@ impl Listening {
             .collect()
     }
 
-    fn records(&self, stream: &str, id: &Value) -> Vec<Value> {
+    pub(crate) fn records(&self, stream: &str, id: &Value) -> Vec<Value> {
         self.written()
             .into_iter()
             .filter(|(s, data)| s == stream && data["id"] == *id)
@@ -287,7 +287,7 @@ impl Listening {
 
     /// Every record of `id`, once at least `n` have been read and then a fence: any record of
     /// it written before the fence is counted too, so an extra one cannot go unseen.
-    fn records_when(&self, stream: &str, id: &Value, n: usize) -> Vec<Value> {
+    pub(crate) fn records_when(&self, stream: &str, id: &Value, n: usize) -> Vec<Value> {
         self.wait(&format!("{n} record(s) of {stream} {id}"), |l| {
             (l.records(stream, id).len() >= n).then_some(())
         });
@@ -299,7 +299,7 @@ impl Listening {
     /// one more delivery, of a deal of its own, and the wait for its record: a delivery is
     /// answered only once its record is flushed, and stdout is one pipe read in order, so all
     /// that was written before the fence's record has been read when it has.
-    fn fence(&self) {
+    pub(crate) fn fence(&self) {
         let n = self.fences.get() + 1;
         self.fences.set(n);
         let id = json!(FENCE_IDS + n);
@@ -336,7 +336,7 @@ impl Listening {
         });
     }
 
-    fn send(&self, payload: &Value) -> u16 {
+    pub(crate) fn send(&self, payload: &Value) -> u16 {
         deliver(&self.url, USER, PASSWORD, payload, PATIENCE)
             .status
             .expect("an answer")

@@ -170,6 +170,10 @@ pub enum Command {
         /// Seconds between reconciliation reads.
         #[arg(long, default_value_t = 3600)]
         reconcile_every: u64,
+        /// Connections held at once; when all are taken, the oldest that has not yet proved its
+        /// credentials is closed to make room.
+        #[arg(long, default_value_t = crate::commands::listen::MAX_CONNECTIONS, value_parser = clap::value_parser!(usize))]
+        max_connections: usize,
         /// Speak Singer (the catalog and state are then Singer's).
         #[arg(long)]
         singer: bool,

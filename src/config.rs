@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConnectorError;
+use crate::secrets::Scrubber;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
 
@@ -208,6 +209,19 @@ impl Config {
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
         let password = self.webhook_auth.iter().map(|(_, p)| p.expose());
         std::iter::once(self.api_key.expose()).chain(password)
+    }
+
+    /// What redacts the config's secrets from any text: the key, the webhook password and the
+    /// basic-auth header value that carries it, in part or whole, plain or encoded.
+    pub fn scrubber(&self) -> Scrubber {
+        let mut scrubber = Scrubber::new();
+        for secret in self.secrets() {
+            scrubber.add(secret);
+        }
+        if let Some((user, password)) = &self.webhook_auth {
+            scrubber.add_basic_auth(user, password.expose());
+        }
+        scrubber
     }
 
     pub fn parse(text: &str) -> Result<Config> {

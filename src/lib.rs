@@ -12,6 +12,7 @@ pub mod http;
 pub mod output;
 pub mod progress;
 pub mod protocol;
+pub mod secrets;
 pub mod state;
 pub mod streams;
 
@@ -105,6 +106,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             state,
             bind,
             reconcile_every,
+            max_connections,
             singer,
             progress,
         } => {
@@ -125,6 +127,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             let opts = commands::listen::ListenOptions {
                 bind,
                 reconcile_every,
+                max_connections,
                 singer,
                 progress,
             };

@@ -5,8 +5,9 @@
 //! Streams read on several threads each write through their own handle (`fork`): a handle
 //! buffers whole messages and hands them to the one stdout under a lock, so lines never mix and
 //! each stream's messages keep their order.
-//! Text that a person reads (LOG, TRACE, connection status) passes through a scrubber that
-//! replaces the API key, as a last line of defence behind the rule that it never enters a message.
+//! Text that a person reads (LOG, TRACE, connection status, stderr) passes through a scrubber
+//! (`secrets::Scrubber`) that redacts the secrets and any fragment of them, as a last line of
+//! defence behind the rule that they never enter a message.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -20,6 +21,7 @@ use crate::protocol::airbyte::{
     StreamState, StreamStatus, StreamStatusKind, Trace, TraceError,
 };
 use crate::protocol::singer;
+use crate::secrets::Scrubber;
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
@@ -30,7 +32,7 @@ pub struct Output {
     /// Whole messages not yet handed to the sink.
     buf: Vec<u8>,
     sink: Sink,
-    secrets: Vec<String>,
+    scrubber: Scrubber,
     /// Shared by every handle: the bookmarks document is one for the whole run.
     singer: Option<Arc<Mutex<Singer>>>,
     /// Whether this handle has written a record yet: the first goes out at once, so that a
@@ -76,7 +78,7 @@ impl Output {
         Output {
             buf: Vec::with_capacity(BUFFER_BYTES + 4096),
             sink: Arc::new(Mutex::new(w)),
-            secrets: Vec::new(),
+            scrubber: Scrubber::new(),
             singer: None,
             recorded: false,
         }
@@ -88,7 +90,7 @@ impl Output {
         Output {
             buf: Vec::with_capacity(BUFFER_BYTES + 4096),
             sink: Arc::clone(&self.sink),
-            secrets: self.secrets.clone(),
+            scrubber: self.scrubber.clone(),
             singer: self.singer.clone(),
             recorded: false,
         }
@@ -130,21 +132,19 @@ impl Output {
         written
     }
 
-    /// Text equal to this is replaced by `(redacted)` in every human-readable message.
+    /// `secret`, any fragment of it and its encoded forms are replaced by `(redacted)` in every
+    /// human-readable message (`secrets::Scrubber::add`).
     pub fn redact(&mut self, secret: &str) {
-        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
-            self.secrets.push(secret.to_string());
-        }
+        self.scrubber.add(secret);
+    }
+
+    /// Everything `scrubber` redacts is redacted in every human-readable message too.
+    pub fn redact_all(&mut self, scrubber: &Scrubber) {
+        self.scrubber.merge(scrubber);
     }
 
     pub fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for s in &self.secrets {
-            if text.contains(s.as_str()) {
-                text = text.replace(s.as_str(), "(redacted)");
-            }
-        }
-        text
+        self.scrubber.scrub(text).into_owned()
     }
 
     /// One whole JSON document (Singer's `--discover`, `--about --format json`), pretty-printed.
@@ -532,11 +532,19 @@ mod tests {
         let sink = Shared::default();
         let mut out = Output::new(Box::new(sink.clone()));
         out.redact("k3y");
+        let key = "0123456789abcdef0123456789abcdef01234567";
+        out.redact(key);
         out.log(LogLevel::Error, "bad k3y here").unwrap();
         out.trace_error("k3y", "k3y!", "system_error", None)
             .unwrap();
+        // Part of the key, as a body cut short would hold it.
+        let mut fork = out.fork();
+        fork.log(LogLevel::Error, &format!("echoed {}", &key[..9]))
+            .unwrap();
+        fork.flush().unwrap();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert!(!text.contains("k3y"));
-        assert!(text.contains("(redacted)"));
+        assert!(!text.contains(&key[..9]), "{text}");
+        assert_eq!(text.matches("(redacted)").count(), 4, "{text}");
     }
 }

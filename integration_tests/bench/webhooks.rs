@@ -1,4 +1,4 @@
-//! The real-time benchmark: `cargo bench --bench webhooks -- [--rate 100] [--seconds 20] [--total 100000]`.
+//! The real-time benchmark: `cargo bench --bench webhooks -- [--rate 100] [--seconds 20] [--total 100000] [--rounds 5]`.
 //!
 //! Starts the sandbox and `listen` (release binary), then
 //! 1. delivers `rate` webhooks per second for `seconds` and reports the latency of each delivery
@@ -6,8 +6,13 @@
 //!    is the time from delivery to flushed RECORD, plus one loopback round trip;
 //! 2. delivers `total` webhooks as fast as one sender can and samples the listener's resident
 //!    memory as they accumulate (it must stay flat: its memories of recent events are bounded).
+//!    The deliveries go in `rounds`, each followed by as many to a bare receiver in this process
+//!    (it reads the request and answers 200, nothing else): deliveries per second are reported as
+//!    a ratio to that baseline, measured in the same run on the same machine, so that runs on a
+//!    busy or a quiet machine can be compared.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,10 +36,11 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
-    let (rate, seconds, total) = (
+    let (rate, seconds, total, rounds) = (
         arg("--rate", 100),
         arg("--seconds", 20),
         arg("--total", 100_000),
+        arg("--rounds", 5).max(1),
     );
     let sandbox = Sandbox::start(SandboxOptions {
         size: 50,
@@ -123,27 +129,95 @@ fn main() {
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
 
-    // 2. Many deliveries: memory.
+    // 2. Many deliveries: memory, and throughput against the bare receiver.
+    let bare = bare_receiver();
     let first = rate * seconds;
-    let t0 = Instant::now();
+    let (mut listen_time, mut bare_time) = (Duration::ZERO, Duration::ZERO);
+    let per_round = (total / rounds).max(1);
     print!("memory (listener RSS) after deliveries:");
-    for n in first..first + total {
-        let d = deliver(&url, USER, PASSWORD, &payload(n), Duration::from_secs(10));
-        assert_eq!(d.status, Some(200), "delivery {n}");
-        let done = n - first + 1;
-        if done == 1 || done % (total / 5).max(1) == 0 {
-            print!(
-                "  {done}: {:.1} MiB",
-                proc_status::kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0
-            );
+    let mut done = 0;
+    for round in 0..rounds {
+        let t0 = Instant::now();
+        for i in 0..per_round {
+            let n = first + round * per_round + i;
+            let d = deliver(&url, USER, PASSWORD, &payload(n), Duration::from_secs(10));
+            assert_eq!(d.status, Some(200), "delivery {n}");
+            done += 1;
+            if done == 1 || done % (total / 5).max(1) == 0 {
+                print!(
+                    "  {done}: {:.1} MiB",
+                    proc_status::kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0
+                );
+            }
         }
+        listen_time += t0.elapsed();
+        let t0 = Instant::now();
+        for i in 0..per_round {
+            let n = first + round * per_round + i;
+            let d = deliver(&bare, USER, PASSWORD, &payload(n), Duration::from_secs(10));
+            assert_eq!(d.status, Some(200), "bare delivery {n}");
+        }
+        bare_time += t0.elapsed();
     }
     println!();
+    let sent = per_round * rounds;
+    let (listen_rate, bare_rate) = (
+        sent as f64 / listen_time.as_secs_f64(),
+        sent as f64 / bare_time.as_secs_f64(),
+    );
     println!(
-        "  {total} deliveries in {:.1} s ({:.0}/s, one sender)",
-        t0.elapsed().as_secs_f64(),
-        total as f64 / t0.elapsed().as_secs_f64()
+        "  {sent} deliveries in {rounds} rounds: listen {listen_rate:.0}/s, bare receiver {bare_rate:.0}/s (one sender); ratio {:.3}",
+        listen_rate / bare_rate
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A receiver that does nothing but read one request (head, then `Content-Length` bytes) and
+/// answer 200, one connection at a time: the cost of the sender, the loopback and HTTP framing,
+/// against which `listen` is compared.
+fn bare_receiver() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let _ = answer(conn);
+        }
+    });
+    url
+}
+
+fn answer(mut conn: TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut left = (head_end + length).saturating_sub(buf.len());
+    while left > 0 {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        left = left.saturating_sub(n);
+    }
+    let body = r#"{"status":200,"message":"ok"}"#;
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }

@@ -59,14 +59,16 @@ pub fn classify(err: &anyhow::Error) -> FailureType {
     })
 }
 
-/// Tells the writer the config's secrets, so that no text it writes can show them.
+/// Tells the writer the config's secrets, so that no text it writes can show them, and the
+/// panic hook, so that no panic message can.
 pub fn redact(config: &Config, out: &mut Output) {
-    for secret in config.secrets() {
-        out.redact(secret);
-    }
+    let scrubber = config.scrubber();
+    out.redact_all(&scrubber);
+    crate::secrets::protect_process(&scrubber);
 }
 
-/// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count.
+/// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count;
+/// what it tells of an answer is scrubbed of every secret of the config.
 pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
     let policy = RetryPolicy {
         min_interval: config
@@ -83,6 +85,7 @@ pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
         policy,
         config.token_caps,
     )
+    .redacting(&config.scrubber())
 }
 
 /// The cheapest authenticated request (`WHOAMI_TOKENS`) that every token may make: it proves

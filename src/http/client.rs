@@ -15,6 +15,7 @@ use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
 use crate::config::ApiKey;
 use crate::config::TokenCaps as Caps;
+use crate::secrets::Scrubber;
 
 const USER_AGENT: &str = concat!("source-pipedrive/", env!("CARGO_PKG_VERSION"));
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
@@ -91,6 +92,8 @@ pub struct Client {
     agent: ureq::Agent,
     base_url: String,
     key: ApiKey,
+    /// Redacts the key from what an answer says (an error body may echo it), before any cut.
+    scrubber: Scrubber,
     policy: RetryPolicy,
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
@@ -114,10 +117,13 @@ impl Client {
             .timeout_recv_body(Some(policy.receive_timeout))
             .max_redirects(0)
             .build();
+        let mut scrubber = Scrubber::new();
+        scrubber.add(key.expose());
         Client {
             agent: config.into(),
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
+            scrubber,
             policy,
             pace: Mutex::new(Pacer::new(in_flight)),
             budget_spent: AtomicBool::new(false),
@@ -134,6 +140,13 @@ impl Client {
     /// Why the token budget stopped this client's requests, once it has.
     pub fn budget_stop(&self) -> Option<BudgetStop> {
         self.budget.stopped()
+    }
+
+    /// Also redacts what `scrubber` redacts from what an answer says (the webhook password,
+    /// which the webhooks API is sent, may come back in an error body too).
+    pub fn redacting(mut self, scrubber: &Scrubber) -> Client {
+        self.scrubber.merge(scrubber);
+        self
     }
 
     /// GET `path` with `query`, which costs `tokens`, retried and paced per the policy, parsed
@@ -314,7 +327,7 @@ impl Client {
             return Err(HttpError::Status {
                 target: target.to_string(),
                 status,
-                message: error_message(&bytes, is_json),
+                message: error_message(&bytes, is_json, &self.scrubber),
             });
         }
         let html = looks_like_html(&bytes);
@@ -394,6 +407,50 @@ fn target(path: &str, query: &[(&str, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error body that echoes the webhook password (which the webhooks API is sent) across
+    /// the message's cut: scrubbed before the cut, so no fragment of it is left.
+    #[test]
+    fn an_error_body_is_scrubbed_of_every_secret_told_before_its_cut() {
+        use std::io::{Read, Write};
+        let password = "correct-horse-battery-staple";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().map_while(Result::ok) {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                // The password straddles the 200 characters the message keeps.
+                let body = format!("{}{password}", "x".repeat(190));
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let mut told = Scrubber::new();
+        told.add(password);
+        let client = Client::new(
+            &url,
+            ApiKey::new("k"),
+            RetryPolicy::default(),
+            Caps::default(),
+        )
+        .redacting(&told);
+        let message = client
+            .get_json("/v1/users/me", &[], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("xxx(redacte"), "{message}");
+        for start in 0..=password.len() - 8 {
+            let fragment = &password[start..start + 8];
+            assert!(!message.contains(fragment), "{fragment}: {message}");
+        }
+    }
 
     #[test]
     fn targets_carry_no_key() {

@@ -6,6 +6,12 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::error::FailureType;
+use crate::secrets::Scrubber;
+
+/// The longest cut of an error body a message carries, in characters.
+const MAX_MESSAGE: usize = 200;
+/// Pipedrive's own `error` texts are short; one that is not is cut, at this many characters.
+const MAX_ERROR_FIELD: usize = 1000;
 
 /// A failed request, typed so the retry policy and the error report can inspect it. It holds the
 /// request's path and query (which never carry the key) and at most a short cut of the body.
@@ -100,21 +106,23 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Pipedrive's `error` field when the body is its JSON envelope, else a short cut of the body.
-pub(super) fn error_message(bytes: &[u8], is_json: bool) -> String {
+/// Pipedrive's `error` field when the body is its JSON envelope, else a short cut of the body;
+/// scrubbed of the secrets before it is cut, so that a secret the body echoes leaves no part of
+/// itself before the cut.
+pub(super) fn error_message(bytes: &[u8], is_json: bool, scrubber: &Scrubber) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
         if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return e.to_string();
+            return scrubber.scrub_cut(e, MAX_ERROR_FIELD);
         }
         if let Some(e) = v.get("message").and_then(Value::as_str) {
-            return e.to_string();
+            return scrubber.scrub_cut(e, MAX_ERROR_FIELD);
         }
     }
     if !is_json || looks_like_html(bytes) {
         return "an HTML page instead of Pipedrive's JSON error (a proxy or CDN answered; if this is a 403 after rate limiting, the token is blocked for a while)".to_string();
     }
     let text = String::from_utf8_lossy(bytes);
-    let cut: String = text.chars().take(200).collect();
+    let cut = scrubber.scrub_cut(&text, MAX_MESSAGE);
     if cut.is_empty() {
         "empty body".to_string()
     } else {
@@ -150,12 +158,48 @@ mod tests {
 
     #[test]
     fn error_messages_are_short_and_typed() {
+        let none = Scrubber::new();
         assert_eq!(
-            error_message(br#"{"success":false,"error":"unauthorized access"}"#, true),
+            error_message(
+                br#"{"success":false,"error":"unauthorized access"}"#,
+                true,
+                &none
+            ),
             "unauthorized access"
         );
-        assert!(error_message(b"<!DOCTYPE html><html>blocked</html>", false).contains("HTML page"));
+        assert!(
+            error_message(b"<!DOCTYPE html><html>blocked</html>", false, &none)
+                .contains("HTML page")
+        );
         let long = "x".repeat(5000);
-        assert_eq!(error_message(long.as_bytes(), true).len(), 200);
+        assert_eq!(error_message(long.as_bytes(), true, &none).len(), 200);
+        let long_field = serde_json::json!({ "error": long }).to_string();
+        assert_eq!(
+            error_message(long_field.as_bytes(), true, &none).len(),
+            MAX_ERROR_FIELD
+        );
+    }
+
+    /// The body that leaked 33 of the key's 40 characters: the key across the cut.
+    #[test]
+    fn a_key_across_the_cut_leaves_nothing_of_itself() {
+        let key = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b";
+        let mut scrubber = Scrubber::new();
+        scrubber.add(key);
+        for offset in 0..=MAX_MESSAGE {
+            let body = format!("{}{key} is not a valid token", "x".repeat(offset));
+            // Plain text the server calls JSON (cut), and Pipedrive's envelope (kept whole).
+            for bytes in [
+                body.clone(),
+                serde_json::json!({ "error": body }).to_string(),
+            ] {
+                let message = error_message(bytes.as_bytes(), true, &scrubber);
+                assert!(message.starts_with('x') || offset == 0, "{message}");
+                for start in 0..=key.len() - 8 {
+                    let fragment = &key[start..start + 8];
+                    assert!(!message.contains(fragment), "offset {offset}: {message}");
+                }
+            }
+        }
     }
 }

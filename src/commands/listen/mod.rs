@@ -6,9 +6,13 @@
 //! Rules a production receiver needs:
 //! - a delivery is answered 200 only once its record is written and flushed (at least once);
 //!   Pipedrive retries anything else, and answers come well within its 10 s limit;
+//! - before its credentials are checked a connection costs little and not for long (`server`,
+//!   `request`): one deadline for the whole request, a cap on its head, a cap on connections;
 //! - basic auth is checked in constant time; wrong or missing credentials get 401 and nothing
-//!   is written; bodies over 1 MiB get 413; malformed JSON or an unknown entity gets 400;
-//! - a delivery seen before (same `meta.id`, within the last 20,000) is acknowledged and dropped;
+//!   is written; bodies over 1 MiB get 413; malformed JSON, an unknown entity or an id over
+//!   `MAX_ID` bytes gets 400;
+//! - a delivery seen before (same `meta.id`, within the last 20,000 and 4 MiB of ids) is
+//!   acknowledged and dropped;
 //! - a change older than one already written for the same record is dropped (logged): the
 //!   reconciliation brings the latest state anyway, and downstream dedup keeps the newest
 //!   `update_time`;
@@ -18,11 +22,15 @@
 //!   marked archived, to its live one, and one brought back goes to its live stream and leaves
 //!   the archived one (`StreamDef::mark_archive`, as `read` does).
 
+#[cfg(test)]
+mod fuzz;
+mod request;
+mod server;
+
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
@@ -43,18 +51,29 @@ use crate::streams::engine::{self, Shape};
 use crate::streams::record::Record;
 use crate::streams::{self, time, Deletion, DELETED_AT};
 
-const MAX_BODY: usize = 1024 * 1024;
-const MAX_HEADERS: usize = 16 * 1024;
-const WORKERS: usize = 16;
-const QUEUE: usize = 64;
+pub use server::{DEADLINE, MAX_CONNECTIONS};
+
 /// Events remembered for de-duplication and ordering: Pipedrive retries a delivery for about
 /// three minutes (3, 30, 150 s), far fewer events than this at any realistic rate.
 const REMEMBERED: usize = 20_000;
+/// Bytes of keys each memory may hold (with `ENTRY_COST` per entry): 20,000 Pipedrive event ids
+/// (UUIDs) take about half of it.
+const REMEMBERED_BYTES: usize = 4 * 1024 * 1024;
+/// What an entry costs beyond its key's bytes: the hash table's and the queue's share.
+const ENTRY_COST: usize = 64;
+/// The longest event id (`meta.id`) or record key accepted, in bytes: Pipedrive's are UUIDs or
+/// integers.
+pub const MAX_ID: usize = 256;
+/// At most one log line a second for requests refused before their credentials were checked:
+/// a flood of them must not flood stdout.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
 
-/// A bounded memory of the most recent keys.
+/// A bounded memory of the most recent keys: at most `REMEMBERED` of them, and at most
+/// `REMEMBERED_BYTES` counted with their keys; the oldest go first.
 struct Recent<V> {
-    map: HashMap<String, V>,
-    order: VecDeque<String>,
+    map: HashMap<Arc<str>, V>,
+    order: VecDeque<Arc<str>>,
+    bytes: usize,
 }
 
 impl<V> Recent<V> {
@@ -62,6 +81,7 @@ impl<V> Recent<V> {
         Recent {
             map: HashMap::new(),
             order: VecDeque::new(),
+            bytes: 0,
         }
     }
 
@@ -69,16 +89,32 @@ impl<V> Recent<V> {
         self.map.get(k)
     }
 
-    fn put(&mut self, k: String, v: V) {
-        if self.map.insert(k.clone(), v).is_none() {
-            self.order.push_back(k);
-            if self.order.len() > REMEMBERED {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
-            }
+    fn put(&mut self, k: &str, v: V) {
+        if let Some(held) = self.map.get_mut(k) {
+            *held = v;
+            return;
+        }
+        let k: Arc<str> = Arc::from(k);
+        self.bytes += k.len() + ENTRY_COST;
+        self.map.insert(Arc::clone(&k), v);
+        self.order.push_back(k);
+        while self.order.len() > REMEMBERED || self.bytes > REMEMBERED_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            self.bytes -= old.len() + ENTRY_COST;
+            self.map.remove(&old);
         }
     }
+}
+
+/// At most the first 64 characters of `s`, for a message about a value a sender chose.
+fn shown(s: &str) -> String {
+    let mut cut: String = s.chars().take(64).collect();
+    if cut.len() < s.len() {
+        cut.push('…');
+    }
+    cut
 }
 
 /// What the webhook side keeps between deliveries.
@@ -111,8 +147,14 @@ impl Hooks {
                     .into(),
             ));
         };
+        if id.len() > MAX_ID {
+            return Ok(Verdict::Bad(format!(
+                "meta.id is {} bytes long, over the {MAX_ID} accepted",
+                id.len()
+            )));
+        }
         let Some((_, stream)) = OBJECTS.iter().find(|(o, _)| *o == entity) else {
-            return Ok(Verdict::Bad(format!("unknown entity {entity:?}")));
+            return Ok(Verdict::Bad(format!("unknown entity {:?}", shown(entity))));
         };
         if self.seen.get(&id).is_some() {
             return Ok(Verdict::Duplicate);
@@ -120,7 +162,7 @@ impl Hooks {
         let body = match action {
             "create" | "change" => &event["data"],
             "delete" => &event["previous"],
-            other => return Ok(Verdict::Bad(format!("unknown action {other:?}"))),
+            other => return Ok(Verdict::Bad(format!("unknown action {:?}", shown(other)))),
         };
         let Some(obj) = body.as_object() else {
             return Ok(Verdict::Bad(format!(
@@ -128,6 +170,13 @@ impl Hooks {
             )));
         };
         let live = streams::find(stream).expect("OBJECTS name streams");
+        let record_key = live.key_of(body);
+        if record_key.len() > MAX_ID {
+            return Ok(Verdict::Bad(format!(
+                "the record's key is {} bytes long, over the {MAX_ID} accepted",
+                record_key.len()
+            )));
+        }
         let at = meta["timestamp"].as_str().and_then(time::parse);
         let body = Value::Object(obj.clone());
         // A record of a live/archived pair goes to each stream that holds it or held it last:
@@ -146,7 +195,7 @@ impl Hooks {
             .filter(|t| self.selected.contains(t))
             .collect();
         if targets.is_empty() {
-            self.seen.put(id, ());
+            self.seen.put(&id, ());
             return Ok(Verdict::Dropped(format!(
                 "stream {} is not in the catalog",
                 live.name
@@ -206,7 +255,7 @@ impl Hooks {
         if !written.is_empty() {
             self.out.flush()?;
         }
-        self.seen.put(id.clone(), ());
+        self.seen.put(&id, ());
         if written.is_empty() {
             return Ok(Verdict::Dropped(format!(
                 "event {id} for {} is older than the change already written",
@@ -215,7 +264,7 @@ impl Hooks {
         }
         for (key, changed) in written {
             if let Some(t) = changed {
-                self.last.put(key, t);
+                self.last.put(&key, t);
             }
         }
         self.board
@@ -232,18 +281,11 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-/// Compares without stopping at the first difference, so timing tells nothing of the secret.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff));
-    }
-    diff == 0
-}
-
 pub struct ListenOptions {
     pub bind: String,
     pub reconcile_every: Duration,
+    /// Connections held at once (`MAX_CONNECTIONS` by default).
+    pub max_connections: usize,
     /// Write Singer messages (SCHEMA, RECORD, STATE) instead of Airbyte's.
     pub singer: Option<Singer>,
     /// Whether deliveries and reconciliation reads are shown live on stderr.
@@ -306,8 +348,10 @@ pub fn listen(
     log(
         &hooks,
         &format!(
-            "listening for Pipedrive webhooks on {}",
-            listener.local_addr()?
+            "listening for Pipedrive webhooks on {} (at most {} connections, {} s per request)",
+            listener.local_addr()?,
+            opts.max_connections,
+            DEADLINE.as_secs()
         ),
     )?;
 
@@ -339,30 +383,97 @@ pub fn listen(
             std::thread::sleep(opts.reconcile_every);
         })?;
 
-    // A fixed pool of workers and a bounded queue: memory stays flat however many deliveries
-    // come, and a flood is answered 503 (Pipedrive retries) instead of piling up.
-    let (queue, work) = std::sync::mpsc::sync_channel::<TcpStream>(QUEUE);
-    let work = Arc::new(Mutex::new(work));
-    for i in 0..WORKERS {
-        let (hooks, expected, work) = (Arc::clone(&hooks), expected.clone(), Arc::clone(&work));
-        std::thread::Builder::new()
-            .name(format!("delivery-{i}"))
-            .spawn(move || loop {
-                let next = work.lock().expect("queue lock").recv();
-                let Ok(conn) = next else { return };
-                if let Err(e) = handle(&conn, &hooks, &expected) {
-                    let _ = log(&hooks, &format!("delivery failed: {e:#}"));
-                    let _ = respond(&conn, 500, "could not write the record");
+    let slots = Arc::new(server::Slots::new(opts.max_connections));
+    let refusals = Mutex::new(Refusals::default());
+    let handler =
+        move |conn: &std::net::TcpStream, deadline: Instant, admit: &mut dyn FnMut() -> bool| {
+            let mut conn = conn;
+            let ending = request::exchange(
+                &mut conn,
+                deadline,
+                expected.as_bytes(),
+                admit,
+                &mut |body| deliver(&hooks, body),
+            );
+            match ending {
+                request::Ending::Refused {
+                    status,
+                    why,
+                    authenticated: true,
+                } => {
+                    let _ = log(&hooks, &format!("delivery refused ({status}): {why}"));
                 }
-            })?;
-    }
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
-        if let Err(std::sync::mpsc::TrySendError::Full(conn)) = queue.try_send(conn) {
-            let _ = respond(&conn, 503, "busy");
+                request::Ending::Refused { status, why, .. } => {
+                    let line = refusals.lock().unwrap_or_else(|e| e.into_inner()).count(
+                        status,
+                        why,
+                        Instant::now(),
+                    );
+                    if let Some(line) = line {
+                        let _ = log(&hooks, &line);
+                    }
+                }
+                request::Ending::Delivered(_) | request::Ending::Gone => {}
+            }
+            ending
+        };
+    server::serve(listener, slots, Arc::new(handler));
+    Ok(())
+}
+
+/// An authenticated delivery's body: written, or refused, and what to answer.
+fn deliver(hooks: &Mutex<Hooks>, body: &[u8]) -> request::Answer {
+    let verdict = match serde_json::from_slice::<Value>(body) {
+        Ok(event) => hooks.lock().expect("hooks lock").accept(&event),
+        Err(e) => Ok(Verdict::Bad(format!("the body is not JSON ({e})"))),
+    };
+    match verdict {
+        Ok(Verdict::Written | Verdict::Duplicate) => request::Answer::new(200, "ok"),
+        Ok(Verdict::Dropped(why)) => {
+            let _ = log(hooks, &format!("delivery acknowledged and dropped: {why}"));
+            request::Answer::new(200, "ok")
+        }
+        Ok(Verdict::Bad(why)) => {
+            let _ = log(hooks, &format!("delivery refused: {why}"));
+            request::Answer::new(400, why)
+        }
+        Err(e) => {
+            let _ = log(hooks, &format!("delivery failed: {e:#}"));
+            request::Answer::new(500, "could not write the record")
         }
     }
-    Ok(())
+}
+
+/// Requests refused before their credentials were checked, told in at most one log line per
+/// `REFUSAL_LOG_EVERY`: the first of a while, with how many came since the last line.
+#[derive(Default)]
+struct Refusals {
+    last_line: Option<Instant>,
+    since: u64,
+}
+
+impl Refusals {
+    /// Counts one refusal; the line to log, if one is due.
+    fn count(&mut self, status: u16, why: &str, now: Instant) -> Option<String> {
+        self.since += 1;
+        if self
+            .last_line
+            .is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_EVERY)
+        {
+            return None;
+        }
+        let line = if self.since > 1 {
+            format!(
+                "request refused ({status}): {why}; {} refused before their credentials were checked since the last such line",
+                self.since
+            )
+        } else {
+            format!("request refused ({status}): {why}")
+        };
+        self.last_line = Some(now);
+        self.since = 0;
+        Some(line)
+    }
 }
 
 fn log(hooks: &Mutex<Hooks>, message: &str) -> Result<()> {
@@ -371,116 +482,9 @@ fn log(hooks: &Mutex<Hooks>, message: &str) -> Result<()> {
     Ok(h.out.flush()?)
 }
 
-/// One delivery: read it within the limits, check it, write it, then answer.
-fn handle(conn: &TcpStream, hooks: &Mutex<Hooks>, expected_auth: &str) -> Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-    conn.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut head = String::new();
-    let mut headers = HashMap::new();
-    let mut read = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        read += line.len();
-        if read > MAX_HEADERS {
-            return respond(conn, 431, "headers too large");
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if head.is_empty() {
-            head = line.to_string();
-        } else if let Some((k, v)) = line.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    if !head.starts_with("POST ") {
-        return respond(conn, 405, "deliveries are POSTs");
-    }
-    let auth = headers
-        .get("authorization")
-        .map(String::as_bytes)
-        .unwrap_or_default();
-    if !same_secret(auth, expected_auth.as_bytes()) {
-        log(hooks, "delivery refused: wrong or missing credentials")?;
-        return respond(conn, 401, "unauthorized");
-    }
-    let length: usize = match headers.get("content-length").map(|l| l.parse()) {
-        Some(Ok(n)) => n,
-        _ => return respond(conn, 411, "Content-Length required"),
-    };
-    if length > MAX_BODY {
-        log(
-            hooks,
-            &format!("delivery refused: body of {length} bytes is over the 1 MiB limit"),
-        )?;
-        // Read past a moderately large body so the sender sees the 413 rather than a reset.
-        if length <= 8 * MAX_BODY {
-            std::io::copy(&mut (&mut reader).take(length as u64), &mut std::io::sink())?;
-        }
-        return respond(conn, 413, "body too large");
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let verdict = match serde_json::from_slice::<Value>(&body) {
-        Ok(event) => hooks.lock().expect("hooks lock").accept(&event)?,
-        Err(e) => Verdict::Bad(format!("the body is not JSON ({e})")),
-    };
-    match verdict {
-        Verdict::Written | Verdict::Duplicate => respond(conn, 200, "ok"),
-        Verdict::Dropped(why) => {
-            log(hooks, &format!("delivery acknowledged and dropped: {why}"))?;
-            respond(conn, 200, "ok")
-        }
-        Verdict::Bad(why) => {
-            log(hooks, &format!("delivery refused: {why}"))?;
-            respond(conn, 400, &why)
-        }
-    }
-}
-
-fn respond(mut conn: &TcpStream, status: u16, message: &str) -> Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Internal Server Error",
-    };
-    let body = json!({ "status": status, "message": message }).to_string();
-    let auth = if status == 401 {
-        "WWW-Authenticate: Basic realm=\"source-pipedrive\"\r\n"
-    } else {
-        ""
-    };
-    write!(
-        conn,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    conn.flush()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"Basic abc", b"Basic abc"));
-        assert!(!same_secret(b"Basic abd", b"Basic abc"));
-        assert!(!same_secret(b"Basic ab", b"Basic abc"));
-        assert!(!same_secret(b"", b"Basic abc"));
-    }
 
     #[test]
     fn every_webhook_stream_can_carry_a_delete() {
@@ -497,13 +501,54 @@ mod tests {
     }
 
     #[test]
-    fn recent_is_bounded() {
+    fn recent_is_bounded_in_count() {
         let mut r = Recent::new();
         for i in 0..REMEMBERED + 10 {
-            r.put(i.to_string(), ());
+            r.put(&i.to_string(), ());
         }
         assert_eq!(r.map.len(), REMEMBERED);
+        assert_eq!(r.order.len(), REMEMBERED);
         assert!(r.get("0").is_none());
         assert!(r.get(&(REMEMBERED + 9).to_string()).is_some());
+    }
+
+    #[test]
+    fn recent_is_bounded_in_bytes() {
+        let mut r = Recent::new();
+        let long = "x".repeat(MAX_ID - 8);
+        for i in 0..REMEMBERED {
+            r.put(&format!("{long}{i:08}"), ());
+            let held: usize = r.order.iter().map(|k| k.len() + ENTRY_COST).sum();
+            assert_eq!(held, r.bytes);
+            assert!(r.bytes <= REMEMBERED_BYTES);
+        }
+        let fits = REMEMBERED_BYTES / (MAX_ID + ENTRY_COST);
+        assert_eq!(r.map.len(), fits, "as many as the bytes allow");
+        assert!(r.get(&format!("{long}{:08}", REMEMBERED - 1)).is_some());
+        assert!(r
+            .get(&format!("{long}{:08}", REMEMBERED - 1 - fits))
+            .is_none());
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_second() {
+        let mut r = Refusals::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            r.count(401, "wrong or missing credentials", t0).as_deref(),
+            Some("request refused (401): wrong or missing credentials")
+        );
+        for i in 1..100 {
+            assert!(r
+                .count(408, "slow", t0 + Duration::from_millis(i))
+                .is_none());
+        }
+        let line = r
+            .count(431, "too large", t0 + Duration::from_secs(1))
+            .unwrap();
+        assert!(
+            line.contains("(431)") && line.contains("100 refused"),
+            "{line}"
+        );
     }
 }
