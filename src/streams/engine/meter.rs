@@ -52,8 +52,10 @@ impl Phase {
 }
 
 /// One stream's live counters. Shared between the thread that reads the stream and whoever
-/// shows or sums its figures.
+/// shows or sums its figures. A cache line of its own: the meters of a sync sit side by side,
+/// and workers adding to neighbours' records would otherwise take the line from each other.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct Meter {
     records: AtomicU64,
     requests: AtomicU64,
