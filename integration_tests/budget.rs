@@ -16,6 +16,8 @@ use crate::util::{catalog, Run, World, START};
 
 /// The dearest request of the streams these tests read (a v1 page: 20 tokens).
 const DEAREST: u64 = 20;
+/// `max_concurrent_streams` by default: at most this many requests in flight at once.
+const WORKERS: u64 = 3;
 
 fn config(world: &World, caps: Value) -> PathBuf {
     let mut config =
@@ -215,9 +217,12 @@ fn the_daily_reserve_stops_the_sync_and_a_stopped_full_refresh_never_looks_compl
         left >= reserve,
         "no request took the daily budget under the reserve: {left} left"
     );
+    // The daily figure comes with answers, while the other workers' requests are in flight:
+    // the connector counts those off what Pipedrive reported, though Pipedrive may have charged
+    // some already, so it may stop up to one request per worker early, never late.
     assert!(
-        left < reserve + DEAREST,
-        "it stopped only when the next request would: {left} left"
+        left < reserve + DEAREST * WORKERS,
+        "it stopped only when the next request of some worker would: {left} left"
     );
     assert!(!world.sandbox.requests().iter().any(|r| r.status == 429));
     assert_eq!(
