@@ -35,23 +35,6 @@ fn charged(world: &World) -> (u64, usize) {
     (log.iter().map(|r| r.token_cost).sum(), log.len())
 }
 
-/// The TRACE errors: (stream, failure type, message).
-fn trace_errors(run: &Run) -> Vec<(Option<String>, String, String)> {
-    run.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Trace {
-                trace: Trace::Error { error, .. },
-            } => Some((
-                error.stream_descriptor.as_ref().map(|d| d.name.clone()),
-                error.failure_type.clone(),
-                error.message.clone(),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Each stream's last STREAM_STATUS.
 fn last_status(run: &Run) -> BTreeMap<String, StreamStatusKind> {
     let mut last = BTreeMap::new();
@@ -102,7 +85,7 @@ fn summary_figure(run: &Run, prefix: &str, unit: &str) -> u64 {
 /// The one TRACE a stopped sync ends with: transient, for the whole sync, naming the limit.
 fn assert_stopped_by(run: &Run, setting: &str) {
     assert_eq!(run.status, 3, "exit 3, try later: {:#?}", run.logs());
-    let errors = trace_errors(run);
+    let errors = run.trace_errors();
     assert_eq!(errors.len(), 1, "one TRACE error: {errors:#?}");
     let (stream, failure, message) = &errors[0];
     assert_eq!(stream, &None, "about the sync, not a stream");

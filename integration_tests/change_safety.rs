@@ -719,17 +719,9 @@ fn last_requests(world: &World, n: usize) -> Vec<String> {
 
 /// The TRACE errors among `messages`.
 fn errors(messages: &[Message]) -> Vec<(Option<String>, String)> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Trace {
-                trace: Trace::Error { error, .. },
-            } => Some((
-                error.stream_descriptor.as_ref().map(|d| d.name.clone()),
-                error.message.clone(),
-            )),
-            _ => None,
-        })
+    crate::util::trace_errors(messages)
+        .into_iter()
+        .map(|(stream, _, message)| (stream, message))
         .collect()
 }
 

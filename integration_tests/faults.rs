@@ -7,20 +7,16 @@ use std::time::Duration;
 
 use pipedrive_sandbox::{Faults, SandboxOptions};
 use serde_json::json;
-use source_pipedrive::protocol::airbyte::{Message, Status, Trace};
+use source_pipedrive::protocol::airbyte::{Message, Status};
 use source_pipedrive::streams::STREAMS;
 
 use crate::util::{default_streams, Run, World, START};
 
+/// The TRACE errors: (failure type, message).
 fn trace_errors(run: &Run) -> Vec<(String, String)> {
-    run.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Trace {
-                trace: Trace::Error { error, .. },
-            } => Some((error.failure_type.clone(), error.message.clone())),
-            _ => None,
-        })
+    run.trace_errors()
+        .into_iter()
+        .map(|(_, failure_type, message)| (failure_type, message))
         .collect()
 }
 

@@ -29,22 +29,6 @@ fn warnings(run: &Run) -> Vec<String> {
         .collect()
 }
 
-fn trace_errors(run: &Run) -> Vec<(Option<String>, String, String)> {
-    run.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Trace {
-                trace: Trace::Error { error, .. },
-            } => Some((
-                error.stream_descriptor.as_ref().map(|d| d.name.clone()),
-                error.failure_type.clone(),
-                error.message.clone(),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The statuses a stream went through.
 fn statuses(run: &Run, stream: &str) -> Vec<StreamStatusKind> {
     run.messages
@@ -508,7 +492,7 @@ fn a_cursor_that_comes_back_fails_its_stream_and_only_it() {
     });
     let run = world.read(START, &["deals", "persons"], "full_refresh", None);
     assert_eq!(run.status, 1, "{:#?}", run.logs());
-    let errors = trace_errors(&run);
+    let errors = run.trace_errors();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let (stream, failure, message) = &errors[0];
     assert_eq!(stream.as_deref(), Some("deals"));
@@ -573,7 +557,7 @@ fn a_state_entry_without_a_type_is_used_and_said_or_refused() {
     );
     let refused = world.read(START, &["deals"], "incremental", Some(&bad));
     assert_eq!(refused.status, 2, "{:#?}", refused.logs());
-    let errors = trace_errors(&refused);
+    let errors = refused.trace_errors();
     assert!(
         errors.len() == 1 && errors[0].1 == "config_error" && errors[0].2.contains("[0]"),
         "{errors:#?}"

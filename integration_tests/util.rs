@@ -267,6 +267,11 @@ impl Run {
         serde_json::to_string(&last.into_values().collect::<Vec<_>>()).unwrap()
     }
 
+    /// The TRACE errors: (stream, failure type, message).
+    pub fn trace_errors(&self) -> Vec<(Option<String>, String, String)> {
+        trace_errors(&self.messages)
+    }
+
     /// LOG lines and TRACE errors, for assertion messages.
     pub fn logs(&self) -> Vec<String> {
         self.messages
@@ -290,6 +295,23 @@ impl Run {
             self.logs()
         );
     }
+}
+
+/// The TRACE errors among `messages`: (stream, failure type, message).
+pub fn trace_errors(messages: &[Message]) -> Vec<(Option<String>, String, String)> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Trace {
+                trace: Trace::Error { error, .. },
+            } => Some((
+                error.stream_descriptor.as_ref().map(|d| d.name.clone()),
+                error.failure_type.clone(),
+                error.message.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A configured catalog selecting `streams` in `mode`.
