@@ -300,13 +300,17 @@ fn main() {
     };
     let wall = median(syncs.iter().map(|m| m.wall.as_secs_f64()).collect());
     let baseline = median(raws.iter().map(Duration::as_secs_f64).collect());
-    let ratio = median(
-        syncs
-            .iter()
-            .zip(&raws)
-            .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
-            .collect(),
-    );
+    // A series' wall time over the raw download of the same round, per round, then the median.
+    let over_raw = |series: &[Measured]| {
+        median(
+            series
+                .iter()
+                .zip(&raws)
+                .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
+                .collect(),
+        )
+    };
+    let ratio = over_raw(&syncs);
     let cpu = median(syncs.iter().map(|m| m.cpu.as_secs_f64()).collect());
     let rss = syncs.iter().map(|m| m.max_rss_kib).max().unwrap_or(0);
     let first_record = median(
@@ -358,13 +362,7 @@ fn main() {
         first_record * 1e3,
         first_record / single.as_secs_f64()
     );
-    let drawn_ratio = median(
-        drawn
-            .iter()
-            .zip(&raws)
-            .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
-            .collect(),
-    );
+    let drawn_ratio = over_raw(&drawn);
     println!(
         "progress on: wall / raw download {drawn_ratio:>6.3}; vs progress off: wall {:.3}×, CPU {:.3}× (median of per-round ratios; CPU {:.3} s, peak RSS {:.1} MiB)",
         versus(&drawn, &syncs, wall_of),
@@ -373,13 +371,7 @@ fn main() {
         peak_mib(&drawn)
     );
     if let Some(bin) = &baseline_bin {
-        let base_ratio = median(
-            baselines
-                .iter()
-                .zip(&raws)
-                .map(|(m, r)| m.wall.as_secs_f64() / r.as_secs_f64())
-                .collect(),
-        );
+        let base_ratio = over_raw(&baselines);
         println!(
             "baseline {bin}: wall / raw download {base_ratio:>6.3}; this build (progress off) vs it: wall {:.3}×, CPU {:.3}× (baseline CPU {:.3} s, peak RSS {:.1} MiB)",
             versus(&syncs, &baselines, wall_of),
