@@ -137,6 +137,15 @@ pub struct TokenCaps {
     pub reserve_percent: Option<f64>,
 }
 
+impl TokenCaps {
+    /// The tokens `daily_budget_reserve_percent` keeps of a daily limit, rounded up (a whole
+    /// number of tokens left is under the share exactly when it is under this), if set.
+    pub fn daily_reserve(&self, daily_limit: u64) -> Option<u64> {
+        self.reserve_percent
+            .map(|p| (p / 100.0 * daily_limit as f64).ceil() as u64)
+    }
+}
+
 /// How custom fields appear in records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

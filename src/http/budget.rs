@@ -150,16 +150,17 @@ fn crossed(caps: &Caps, spent: u64, daily: Option<Daily>, cost: u32) -> Option<L
             return Some(Limit::Sync { max });
         }
     }
-    if let (Some(percent), Some(d)) = (caps.reserve_percent, daily) {
-        let reserve = percent / 100.0 * d.limit as f64;
-        if ((d.left - cost as i64) as f64) < reserve {
-            return Some(Limit::DailyReserve {
-                percent,
-                daily_limit: d.limit,
-                left: d.left.max(0) as u64,
-                reserve: reserve.ceil() as u64,
-            });
-        }
+    let (Some(percent), Some(d)) = (caps.reserve_percent, daily) else {
+        return None;
+    };
+    let reserve = caps.daily_reserve(d.limit)?;
+    if d.left - (cost as i64) < reserve as i64 {
+        return Some(Limit::DailyReserve {
+            percent,
+            daily_limit: d.limit,
+            left: d.left.max(0) as u64,
+            reserve,
+        });
     }
     None
 }

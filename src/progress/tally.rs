@@ -63,7 +63,7 @@ impl Totals {
     /// The daily reserve in tokens, when both the percentage and the limit are known.
     pub fn daily_reserve(&self) -> Option<u64> {
         let (limit, _) = self.daily?;
-        Some((self.caps.reserve_percent? / 100.0 * limit as f64).ceil() as u64)
+        self.caps.daily_reserve(limit)
     }
 }
 
