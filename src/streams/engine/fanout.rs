@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::emit::Emitter;
 use super::interfaces::Sink;
-use super::listing::{charged, list, passes, Ended, Listed};
+use super::listing::{list, passes, Ended, Listed};
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::record::Record;
@@ -201,9 +201,7 @@ fn parent_exists(client: &Client, pdef: &StreamDef, id: &Value, em: &mut Emitter
     // One record costs 1 token in v2, 2 in v1.
     let tokens = if path.starts_with("/api/v2/") { 1 } else { 2 };
     let asked = client.get_json(&path, &[], tokens);
-    if asked.as_ref().err().is_none_or(charged) {
-        em.meter.request(tokens);
-    }
+    em.meter.answered(tokens, &asked);
     match asked {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.status(), Some(404 | 410)) => Ok(false),

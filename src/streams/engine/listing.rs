@@ -113,9 +113,7 @@ pub(super) fn list(
             outcome = Some(read_page(def, window, envelope, &mut pager, &mut on_page));
             Ok(())
         });
-        if fetched.as_ref().err().is_none_or(charged) {
-            meter.request(def.tokens);
-        }
+        meter.answered(def.tokens, &fetched);
         match fetched {
             Ok(_) => {}
             Err(e) if first && may_not_read(&e) => return Ok(Listed::Denied(e)),
@@ -169,15 +167,6 @@ fn read_page(
         return Ok(false);
     }
     pager.advance(tail, from, page.ahead)
-}
-
-/// Whether a failed request cost its tokens, as far as we can tell: one the token caps held
-/// back, or one not sent after the daily budget said no, never left, and a 429 costs nothing.
-pub(super) fn charged(e: &HttpError) -> bool {
-    !matches!(
-        e,
-        HttpError::OverBudget(_) | HttpError::BudgetExhausted { .. }
-    )
 }
 
 /// 402/403/404/410 with Pipedrive's JSON envelope on a stream's first page: the account or the

@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
+use crate::http::HttpError;
+
 /// Where a stream stands in a sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -103,8 +105,20 @@ impl Meter {
         self.records.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a request of `tokens` by how it ended: one that never left (the token caps held
+    /// it back, or the daily budget had said no) costs nothing.
+    pub(super) fn answered<T>(&self, tokens: u32, result: &Result<T, HttpError>) {
+        let never_sent = matches!(
+            result,
+            Err(HttpError::OverBudget(_) | HttpError::BudgetExhausted { .. })
+        );
+        if !never_sent {
+            self.request(tokens);
+        }
+    }
+
     /// One request answered (a page, or a parent asked for), costing `tokens`.
-    pub(crate) fn request(&self, tokens: u32) {
+    fn request(&self, tokens: u32) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.tokens.fetch_add(u64::from(tokens), Ordering::Relaxed);
     }
