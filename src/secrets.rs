@@ -2,7 +2,10 @@
 //! no code meant (an API or a proxy echoing the key in an error body, a panic), and a text may be
 //! cut before anyone reads it, so matching the whole secret is not enough: any run of
 //! `FRAGMENT` or more characters taken from a secret, from its percent-encoded forms or from its
-//! base64 forms (at each of the three alignments base64 can give it) is replaced. One `Scrubber`
+//! base64 forms (at each of the three alignments base64 can give it) is replaced, and so is a
+//! run found once a text's JSON string escapes (`\"`, `\\`, `\/`, `\uXXXX` in either case,
+//! surrogate pairs), nested up to `JSON_DEPTH` deep, are read: a server that echoes a request
+//! in its error body escapes what it echoes, each escaper its own way. One `Scrubber`
 //! serves every path that emits text (LOG, TRACE, connection status, stderr), a process-wide one
 //! serves the panic hook, and a text is cut only after it is scrubbed (`scrub_cut`).
 
@@ -12,6 +15,8 @@ use std::fmt;
 use std::sync::RwLock;
 
 use base64::Engine;
+
+mod json;
 
 /// The shortest run of a secret's characters that is redacted: shorter ones say too little to
 /// matter, and would match ordinary text.
@@ -44,12 +49,21 @@ impl Scrubber {
         Scrubber::default()
     }
 
-    /// From now on, `secret` and its percent-encoded and base64 forms are redacted.
+    /// From now on, `secret` and its percent-encoded and base64 forms are redacted, and its
+    /// JSON-escaped forms (which `scrub` reads decoded).
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
         }
         self.add_form(secret.as_bytes());
+        // Escaped, a byte takes up to 7 characters (`\\u00e9` for one of `é`'s two bytes):
+        // a secret split by a cut reaches that far past it.
+        self.longest = self.longest.max(secret.len() * 7);
+        if secret.len() < FRAGMENT {
+            for form in json_escaped_forms(secret) {
+                self.add_form(form.as_bytes());
+            }
+        }
         for upper in [true, false] {
             self.add_encoded(percent_encoded(secret.as_bytes(), upper, false).as_bytes());
             self.add_encoded(percent_encoded(secret.as_bytes(), upper, true).as_bytes());
@@ -113,19 +127,17 @@ impl Scrubber {
     /// `REDACTED`. Runs that touch or overlap become one.
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let bytes = text.as_bytes();
-        let mut runs: Vec<(usize, usize)> = Vec::new();
-        if !self.grams.is_empty() && bytes.len() >= FRAGMENT {
-            for i in 0..=bytes.len() - FRAGMENT {
-                let gram: &[u8; FRAGMENT] = bytes[i..i + FRAGMENT]
-                    .try_into()
-                    .expect("a slice of FRAGMENT bytes");
-                if !self.grams.contains(gram) {
-                    continue;
+        let mut runs = self.runs(bytes);
+        if !self.grams.is_empty() {
+            // The same runs in the text with its JSON escapes read, mapped back to the escapes.
+            let views = json::views(bytes);
+            for view in &views {
+                for (start, end) in self.runs(&view.bytes) {
+                    runs.push((view.spans[start].0, view.spans[end - 1].1));
                 }
-                match runs.last_mut() {
-                    Some(last) if last.1 >= i => last.1 = i + FRAGMENT,
-                    _ => runs.push((i, i + FRAGMENT)),
-                }
+            }
+            if !views.is_empty() {
+                runs.sort_unstable();
             }
         }
         let mut text = if runs.is_empty() {
@@ -162,6 +174,28 @@ impl Scrubber {
         text
     }
 
+    /// The runs of `bytes` made of a secret's grams, in order; runs that touch or overlap are
+    /// one.
+    fn runs(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        if self.grams.is_empty() || bytes.len() < FRAGMENT {
+            return runs;
+        }
+        for i in 0..=bytes.len() - FRAGMENT {
+            let gram: &[u8; FRAGMENT] = bytes[i..i + FRAGMENT]
+                .try_into()
+                .expect("a slice of FRAGMENT bytes");
+            if !self.grams.contains(gram) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some(last) if last.1 >= i => last.1 = i + FRAGMENT,
+                _ => runs.push((i, i + FRAGMENT)),
+            }
+        }
+        runs
+    }
+
     /// At most `max_chars` characters of `text`, scrubbed before the cut: a secret that the cut
     /// splits is redacted whole, so no part of it is left before the cut. Only the part of a long
     /// text that can reach the cut is scrubbed.
@@ -173,6 +207,37 @@ impl Scrubber {
         };
         self.scrub(window).chars().take(max_chars).collect()
     }
+}
+
+/// The JSON-escaped forms of a short secret, which is matched whole and so not found in a decoded
+/// view: as serde_json writes it, with `/` escaped too, and with every character beyond ASCII
+/// as `\uXXXX` in upper and lower case (Python's and PHP's encoders).
+fn json_escaped_forms(secret: &str) -> Vec<String> {
+    let plain = serde_json::to_string(secret).expect("a string serializes");
+    let plain = plain[1..plain.len() - 1].to_string();
+    let mut forms = vec![plain.replace('/', "\\/")];
+    for upper in [false, true] {
+        let mut ascii = String::new();
+        for c in plain.chars() {
+            if c.is_ascii() {
+                ascii.push(c);
+                continue;
+            }
+            for unit in c.encode_utf16(&mut [0u16; 2]) {
+                if upper {
+                    ascii.push_str(&format!("\\u{unit:04X}"));
+                } else {
+                    ascii.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        forms.push(ascii);
+    }
+    forms.push(plain);
+    forms.retain(|f| f != secret);
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// `bytes` percent-encoded as in a URL (RFC 3986: all but unreserved characters), with upper
@@ -319,6 +384,78 @@ mod tests {
             let left = out.split(REDACTED).map(str::len).max().unwrap_or_default();
             assert!(left < FRAGMENT, "{prefix}: {out}");
         }
+    }
+
+    /// `secret` as a JSON string's content, escaped as encoders do: `\/` for `/`, every
+    /// character beyond ASCII (or every one) as `\uXXXX` in upper or lower case.
+    fn escaped(secret: &str, slash: bool, ascii_only: bool, upper: bool) -> String {
+        let mut out = String::new();
+        for c in secret.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' if slash => out.push_str("\\/"),
+                c if c.is_ascii() && !c.is_control() => out.push(c),
+                c if !ascii_only && !c.is_control() => out.push(c),
+                c => {
+                    for unit in c.encode_utf16(&mut [0u16; 2]) {
+                        match upper {
+                            true => out.push_str(&format!("\\u{unit:04X}")),
+                            false => out.push_str(&format!("\\u{unit:04x}")),
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The webhook passwords that came out whole as JSON escapes, and more: quotes,
+    /// backslashes, slashes, Cyrillic, an emoji (a surrogate pair), each escaped by every
+    /// encoder's rules, once and twice (JSON inside a JSON string), cut anywhere.
+    #[test]
+    fn json_escaped_forms_are_redacted() {
+        for secret in [
+            r#"Q"7\x"9\k"2\m"4"#,
+            "пароль-вебхука-2024",
+            "a/b/c/d/e/f/g/h/i/j",
+            "emoji😀pass😀word😀",
+            "tab\tand\nnewline\u{1}x",
+        ] {
+            let mut s = Scrubber::new();
+            s.add(secret);
+            let mut forms = Vec::new();
+            for slash in [false, true] {
+                for ascii_only in [false, true] {
+                    for upper in [false, true] {
+                        let once = escaped(secret, slash, ascii_only, upper);
+                        forms.push(escaped(&once, slash, ascii_only, upper));
+                        forms.push(once);
+                    }
+                }
+            }
+            for form in forms {
+                let body = format!(r#"{{"error":null,"errors":{{"password":"{form}"}}}}"#);
+                let out = s.scrub(&body);
+                assert!(out.contains(REDACTED), "{secret:?} as {form}: {out}");
+                assert!(leaks(secret, &out).is_empty(), "{form}: {out}");
+                assert!(leaks(&form, &out).is_empty(), "{form}: {out}");
+                assert!(
+                    out.starts_with(r#"{"error":null,"errors":{"password":""#)
+                        && out.ends_with(r#""}}"#),
+                    "the text around is kept: {out}"
+                );
+                for cut in 1..body.chars().count() {
+                    let out = s.scrub_cut(&body, cut);
+                    assert!(leaks(&form, &out).is_empty(), "{form} cut at {cut}: {out}");
+                }
+            }
+        }
+        // A short secret is matched whole in its escaped forms too.
+        let mut s = Scrubber::new();
+        s.add("п\"ss");
+        assert_eq!(s.scrub(r#"x \u043f\"ss y"#), "x (redacted) y");
+        assert_eq!(s.scrub(r#"x \u043F\"ss y"#), "x (redacted) y");
     }
 
     #[test]
