@@ -39,6 +39,8 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
                                   "max_concurrent_streams": 4, "max_tokens_per_sync": 5000,
                                   "daily_budget_reserve_percent": 20});
     assert!(validator.is_valid(&good));
+    // A bare date, as the README allows.
+    assert!(validator.is_valid(&serde_json::json!({"api_key": "k", "start_date": "2024-05-01"})));
     for bad in [
         serde_json::json!({"start_date": "2024-05-01T00:00:00Z"}),
         serde_json::json!({"api_key": "k", "start_date": "May 1st"}),
@@ -46,6 +48,7 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_retries": 99}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_streams": 0}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 0}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 3}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 2.5}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "daily_budget_reserve_percent": 101}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "daily_budget_reserve_percent": -1}),

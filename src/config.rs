@@ -14,7 +14,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConnectorError;
 use crate::secrets::Scrubber;
 
+mod base_url;
+mod types;
+
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
+
+/// What `start_date` may look like, as the spec publishes it: RFC 3339 (`T`, `t` or a space
+/// between date and time, as chrono reads it), or a bare date.
+pub const START_DATE_PATTERN: &str =
+    r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?$";
+
+/// The least `max_tokens_per_sync` that lets a sync read a page: the key check before the sync
+/// (2 tokens) and the cheapest page of any stream (2 tokens); `commands` checks both figures.
+pub const MIN_TOKENS_PER_SYNC: u64 = 4;
 
 /// The config file as users write it. Unknown fields are ignored; the names used by Airbyte's
 /// Python connector (`api_token`, `replication_start_date`) are accepted as aliases.
@@ -35,9 +47,9 @@ pub struct RawConfig {
     #[serde(alias = "replication_start_date")]
     #[schemars(
         title = "Start Date",
-        description = "No record updated before this moment is emitted; it is also the first cursor of every incremental stream. RFC 3339, e.g. 2024-05-01T00:00:00Z.",
-        regex(pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"),
-        extend("examples" = ["2024-05-01T00:00:00Z"], "format" = "date-time", "order" = 1)
+        description = "No record updated before this moment is emitted; it is also the first cursor of every incremental stream. RFC 3339 (2024-05-01T00:00:00Z) or a bare date (2024-05-01, midnight UTC).",
+        regex(pattern = START_DATE_PATTERN),
+        extend("examples" = ["2024-05-01T00:00:00Z", "2024-05-01"], "order" = 1)
     )]
     pub start_date: Option<String>,
 
@@ -98,8 +110,8 @@ pub struct RawConfig {
 
     #[schemars(
         title = "Max tokens per sync",
-        description = "A hard cap on the Pipedrive API tokens one sync may spend (each request costs tokens of the company's daily budget: 10 for a v2 page, 20 for most v1 pages). A request that would take the sync over it is not sent: the sync stops, every STATE already written stays valid, and the next sync resumes there. Unset: no cap.",
-        range(min = 1),
+        description = "A hard cap on the Pipedrive API tokens one sync (`read`) may spend (each request costs tokens of the company's daily budget: 10 for a v2 page, 20 for most v1 pages). A request that would take the sync over it is not sent: the sync stops, every STATE already written stays valid, and the next sync resumes there. `check` and `discover` are not capped. At least 4: the key check and the cheapest page. Unset: no cap.",
+        range(min = 4),
         extend("order" = 11)
     )]
     pub max_tokens_per_sync: Option<u64>,
@@ -233,10 +245,10 @@ impl Config {
         scrubber
     }
 
+    /// Parses a config's text. No error quotes a value (any of them may be a secret that a
+    /// scrubber does not know yet): each names the setting and the type it should have.
     pub fn parse(text: &str) -> Result<Config> {
-        let raw: RawConfig =
-            serde_json::from_str(text).context("not a valid JSON config object")?;
-        Config::validate(raw, Utc::now())
+        Config::validate(types::parse_raw(text)?, Utc::now())
     }
 
     pub fn validate(raw: RawConfig, now: DateTime<Utc>) -> Result<Config> {
@@ -257,14 +269,18 @@ impl Config {
         if start_date > now {
             bail!("`start_date` {start_raw} is in the future: no record could ever be emitted");
         }
-        let base_url = validate_base_url(raw.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let base_url = base_url::validate(raw.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
         if let Some(rate) = raw.max_requests_per_second {
             if !(rate.is_finite() && rate >= 0.1) {
                 bail!("`max_requests_per_second` {rate} must be a number of at least 0.1");
             }
         }
-        if raw.max_tokens_per_sync == Some(0) {
-            bail!("`max_tokens_per_sync` 0 must be at least 1: no sync could send a request");
+        if let Some(cap) = raw.max_tokens_per_sync.filter(|&c| c < MIN_TOKENS_PER_SYNC) {
+            bail!(
+                "`max_tokens_per_sync` {cap} is below {MIN_TOKENS_PER_SYNC}, the least a sync \
+                 spends to read a page (2 tokens for the key check, 2 for the cheapest page): \
+                 no sync could read anything; raise it or leave it unset"
+            );
         }
         if let Some(p) = raw.daily_budget_reserve_percent {
             if !(p.is_finite() && (0.0..=100.0).contains(&p)) {
@@ -314,52 +330,19 @@ fn parse_start_date(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+    // A bare date in its one ISO form (chrono alone would read `2024-5-1` too).
+    let iso_date = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if let Some(d) = iso_date
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+    {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
     bail!("`start_date` {s:?} is not a date: expected ISO 8601 such as 2024-05-01T00:00:00Z or 2024-05-01")
-}
-
-/// HTTPS anywhere; plain HTTP only to loopback, so a mistyped URL cannot send the key in clear text.
-fn validate_base_url(url: &str) -> Result<String> {
-    let url = url.trim().trim_end_matches('/');
-    let (scheme, rest) = url.split_once("://").with_context(|| {
-        format!("`base_url` {url:?} is not a URL: expected https://<company>.pipedrive.com")
-    })?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_only = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let hostname = if host_only.starts_with('[') {
-        host_only
-            .split(']')
-            .next()
-            .unwrap_or("")
-            .trim_start_matches('[')
-    } else {
-        host_only.split(':').next().unwrap_or("")
-    };
-    if hostname.is_empty() {
-        bail!("`base_url` {url:?} has no host");
-    }
-    if host.contains('@') {
-        bail!("`base_url` must not carry credentials; put the token in `api_key`");
-    }
-    if rest.contains(['?', '#']) {
-        bail!("`base_url` {url:?} must not have a query or fragment");
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => {}
-        "http" if is_loopback(hostname) => {}
-        "http" => bail!("`base_url` {url:?} uses plain http to a non-loopback host; use https so the key is not sent in clear text"),
-        other => bail!("`base_url` scheme {other:?} is not supported: use https"),
-    }
-    Ok(url.to_string())
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -405,6 +388,33 @@ mod tests {
         assert!(format!("{:#}", future.unwrap_err()).contains("future"));
     }
 
+    /// The spec's `start_date` pattern accepts what the connector reads, and refuses what it
+    /// refuses (a date that does not exist aside: a pattern cannot know the calendar).
+    #[test]
+    fn the_start_date_pattern_is_what_the_connector_reads() {
+        let pattern = serde_json::json!({"type": "string", "pattern": START_DATE_PATTERN});
+        let pattern = jsonschema::validator_for(&pattern).unwrap();
+        for s in [
+            "2024-05-01",
+            "2024-05-01T00:00:00Z",
+            "2024-05-01t00:00:00z",
+            "2024-05-01 00:00:00Z",
+            "2024-05-01T00:00:00.123456Z",
+            "2024-05-01T02:00:00+02:00",
+            "2024-05-01T02:00:00-05:30",
+            "2024-05-01T00:00",
+            "2024-05-01T00:00:00",
+            "2024-5-1",
+            "May 1st",
+            "2024-05-01Z",
+            "20240501",
+            " 2024-05-01",
+        ] {
+            let accepted = pattern.is_valid(&serde_json::json!(s));
+            assert_eq!(accepted, parse_start_date(s).is_ok(), "{s}");
+        }
+    }
+
     #[test]
     fn missing_and_empty_key() {
         let e = Config::validate(raw(serde_json::json!({"start_date": "2024-01-01"})), now())
@@ -416,22 +426,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("`api_key` is empty"));
-    }
-
-    #[test]
-    fn base_url_rules() {
-        assert_eq!(
-            validate_base_url("https://acme.pipedrive.com/").unwrap(),
-            "https://acme.pipedrive.com"
-        );
-        assert!(validate_base_url("http://127.0.0.1:8080").is_ok());
-        assert!(validate_base_url("http://localhost:1").is_ok());
-        assert!(validate_base_url("http://[::1]:1").is_ok());
-        assert!(validate_base_url("http://acme.pipedrive.com").is_err());
-        assert!(validate_base_url("http://127.0.0.1.evil.com").is_err());
-        assert!(validate_base_url("ftp://acme.pipedrive.com").is_err());
-        assert!(validate_base_url("acme.pipedrive.com").is_err());
-        assert!(validate_base_url("https://user:pw@acme.pipedrive.com").is_err());
     }
 
     #[test]
@@ -493,10 +487,15 @@ mod tests {
             TokenCaps::default()
         );
         assert!(with(serde_json::json!({"daily_budget_reserve_percent": 0})).is_ok());
+        assert!(with(serde_json::json!({"max_tokens_per_sync": MIN_TOKENS_PER_SYNC})).is_ok());
         assert!(with(serde_json::json!({"daily_budget_reserve_percent": 100})).is_ok());
         for (bad, field) in [
             (
                 serde_json::json!({"max_tokens_per_sync": 0}),
+                "max_tokens_per_sync",
+            ),
+            (
+                serde_json::json!({"max_tokens_per_sync": MIN_TOKENS_PER_SYNC - 1}),
                 "max_tokens_per_sync",
             ),
             (

@@ -33,7 +33,11 @@ pub fn check_config(config: &Config) -> ConnectionStatus {
         max_tries: 2,
         ..RetryPolicy::default()
     };
-    match super::client(config, policy).get_json(super::WHOAMI, &[], super::WHOAMI_TOKENS) {
+    match super::client_beside_syncs(config, policy).get_json(
+        super::WHOAMI,
+        &[],
+        super::WHOAMI_TOKENS,
+    ) {
         Ok(_) => ConnectionStatus {
             status: Status::Succeeded,
             message: None,

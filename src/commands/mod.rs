@@ -18,7 +18,7 @@ pub use discover::discover;
 pub use read::{read, StreamOutcome, StreamReport};
 pub use spec::spec;
 
-use crate::config::Config;
+use crate::config::{Config, TokenCaps};
 use crate::error::{self, FailureType};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
@@ -70,6 +70,20 @@ pub fn redact(config: &Config, out: &mut Output) {
 /// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count;
 /// what it tells of an answer is scrubbed of every secret of the config.
 pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
+    client_capped(config, policy, config.token_caps)
+}
+
+/// The client of a command that is no sync (`check`, `discover`, `webhooks`):
+/// `max_tokens_per_sync` caps a sync's reading only; the daily reserve still holds.
+pub(crate) fn client_beside_syncs(config: &Config, policy: RetryPolicy) -> Client {
+    let caps = TokenCaps {
+        max_tokens: None,
+        ..config.token_caps
+    };
+    client_capped(config, policy, caps)
+}
+
+fn client_capped(config: &Config, policy: RetryPolicy, caps: TokenCaps) -> Client {
     let policy = RetryPolicy {
         min_interval: config
             .max_requests_per_second
@@ -79,16 +93,28 @@ pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
         in_flight: config.max_concurrent_streams as u64,
         ..policy
     };
-    Client::new(
-        &config.base_url,
-        config.api_key.clone(),
-        policy,
-        config.token_caps,
-    )
-    .redacting(&config.scrubber())
+    Client::new(&config.base_url, config.api_key.clone(), policy, caps)
+        .redacting(&config.scrubber())
 }
 
 /// The cheapest authenticated request (`WHOAMI_TOKENS`) that every token may make: it proves
 /// the key works and tells the server's clock.
 pub(crate) const WHOAMI: &str = "/v1/users/me";
 pub(crate) const WHOAMI_TOKENS: u32 = 2;
+
+#[cfg(test)]
+mod tests {
+    use crate::config::MIN_TOKENS_PER_SYNC;
+    use crate::streams::STREAMS;
+
+    /// The config's least cap is what a sync needs to read one page: the key check and the
+    /// cheapest page of the stream table.
+    #[test]
+    fn the_least_token_cap_reads_one_page() {
+        let cheapest = STREAMS.iter().map(|d| u64::from(d.tokens)).min().unwrap();
+        assert_eq!(
+            MIN_TOKENS_PER_SYNC,
+            u64::from(super::WHOAMI_TOKENS) + cheapest
+        );
+    }
+}
