@@ -165,6 +165,10 @@ fn sync_resume_and_schemas() {
                         record.get("title").is_none(),
                         "a deselected property is left out"
                     );
+                    assert!(
+                        schemas[stream]["properties"].get("title").is_none(),
+                        "and the SCHEMA does not declare it"
+                    );
                 }
                 ids.entry(stream.clone())
                     .or_default()

@@ -38,11 +38,18 @@ fn airbyte_inputs(
         Some(path) => catalog::load(&path)?,
         None => catalog::default_streams(),
     };
+    let defs: Vec<&streams::StreamDef> = selected.iter().map(|s| s.def).collect();
     let saved = match state {
-        Some(path) => state::load(&path)?,
+        Some(path) => state::load(&path, &defs)?,
         None => state::SavedState::default(),
     };
     Ok((selected, saved))
+}
+
+/// A Singer run's stdout carries Singer messages only, from the start: an error with its
+/// inputs goes to stderr, not out as an Airbyte TRACE.
+fn speak_singer(out: &mut Output) {
+    out.speak_singer(output::Singer::new(Default::default(), Default::default()));
 }
 
 pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
@@ -50,6 +57,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
         cli::Job::Airbyte(command) => command,
         cli::Job::SingerAbout { json } => return commands::singer::about(json, out),
         cli::Job::SingerDiscover { config } => {
+            speak_singer(out);
             let config = load_config(&config, out)?;
             return commands::singer::discover(&config, out);
         }
@@ -58,6 +66,7 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             catalog,
             state,
         } => {
+            speak_singer(out);
             let config = load_config(&config, out)?;
             return commands::singer::sync(&config, catalog.as_deref(), state.as_deref(), out);
         }

@@ -8,10 +8,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use chrono::Utc;
 use serde_json::Value;
 
 use crate::error::ConnectorError;
-use crate::streams::{self, engine};
+use crate::streams::{self, StreamDef};
+
+mod check;
 
 /// Saved `stream_state` by stream name, and what was said about the entries it came from.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -41,11 +44,27 @@ impl SavedState {
     }
 }
 
-pub fn load(path: &Path) -> Result<SavedState> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+/// Reads a state file, and judges the saved states of the `selected` streams (`check`); every
+/// error names the file.
+pub fn load(path: &Path, selected: &[&StreamDef]) -> Result<SavedState> {
+    from_text(&read(path)?, path, selected)
+}
+
+/// A state file's text.
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| {
         ConnectorError::config(format!("cannot read state file {}", path.display()))
-    })?;
-    parse(&text)
+    })
+}
+
+/// The state in `text`, read from the file at `path`, with the saved states of `selected`
+/// judged; every error names the file.
+pub fn from_text(text: &str, path: &Path, selected: &[&StreamDef]) -> Result<SavedState> {
+    let judged = parse(text).and_then(|mut saved| {
+        saved.check(selected, Utc::now())?;
+        Ok(saved)
+    });
+    judged
         .map_err(|e| ConnectorError::config(format!("state file {}: {e:#}", path.display())).into())
 }
 
@@ -117,14 +136,10 @@ pub fn parse(text: &str) -> Result<SavedState> {
             bail!("expected a list of state messages or an object keyed by stream, got {other}")
         }
     }
-    let saved = SavedState {
+    Ok(SavedState {
         streams: saved,
         warnings,
-    };
-    for def in streams::STREAMS {
-        engine::saved_cursor(def, saved.get(def.name))?;
-    }
-    Ok(saved)
+    })
 }
 
 /// What an entry of a state array is.
@@ -295,8 +310,16 @@ mod tests {
 
     #[test]
     fn bad_cursors_and_shapes_are_errors() {
-        let e = parse(r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"deals"},"stream_state":{"update_time":"yesterday"}}}]"#).unwrap_err();
-        assert!(format!("{e:#}").contains("deals"));
+        let text = r#"[{"type":"STREAM","stream":{"stream_descriptor":{"name":"deals"},"stream_state":{"update_time":"yesterday"}}}]"#;
+        let deals = streams::find("deals").unwrap();
+        let e = from_text(text, Path::new("s.json"), &[deals]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("state file s.json: stream deals: saved cursor update_time"),
+            "{e:#}"
+        );
+        // Not judged when the stream is not selected.
+        let notes = streams::find("notes").unwrap();
+        assert!(from_text(text, Path::new("s.json"), &[notes]).is_ok());
         assert!(parse("{").is_err());
         assert!(parse("42").is_err());
         assert!(parse(r#"[{"type":"STREAM","stream":{}}]"#).is_err());

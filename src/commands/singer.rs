@@ -86,17 +86,6 @@ pub struct Start {
 
 impl Start {
     pub fn load(catalog_path: Option<&Path>, state_path: Option<&Path>) -> Result<Start> {
-        let text = state_path
-            .map(|p| {
-                std::fs::read_to_string(p).with_context(|| {
-                    ConnectorError::config(format!("cannot read state file {}", p.display()))
-                })
-            })
-            .transpose()?
-            .unwrap_or_default();
-        let saved = state::parse(&text)
-            .map_err(|e| ConnectorError::config(format!("state file: {e:#}")))?;
-        let bookmarks = state::bookmarks(&text);
         let (selected, streams) = match catalog_path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -119,6 +108,18 @@ impl Start {
                     .collect();
                 (selected, streams)
             }
+        };
+        // The bookmarks of streams not selected are carried forward as they are, not judged.
+        let defs: Vec<&streams::StreamDef> = selected.iter().map(|s| s.def).collect();
+        let (saved, bookmarks) = match state_path {
+            Some(path) => {
+                let text = state::read(path)?;
+                (
+                    state::from_text(&text, path, &defs)?,
+                    state::bookmarks(&text),
+                )
+            }
+            None => (SavedState::default(), Map::new()),
         };
         Ok(Start {
             selected,
@@ -155,7 +156,23 @@ pub fn sync(
     result.map(|_| ())
 }
 
-fn stream_info(def: &streams::StreamDef, schema: Value, deselected: Vec<String>) -> SingerStream {
+/// What a stream's SCHEMA and RECORD messages say; the SCHEMA declares only the properties the
+/// records carry (the deselected ones are left out of both).
+fn stream_info(
+    def: &streams::StreamDef,
+    mut schema: Value,
+    deselected: Vec<String>,
+) -> SingerStream {
+    // `get_mut`: indexing an object by a key it lacks would add the key.
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.retain(|p, _| !deselected.contains(p));
+    }
+    if let Some(required) = schema.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|p| {
+            !p.as_str()
+                .is_some_and(|p| deselected.iter().any(|d| d == p))
+        });
+    }
     SingerStream {
         schema,
         key_properties: def.primary_key.iter().map(|k| k.to_string()).collect(),
@@ -171,16 +188,22 @@ fn parse_catalog(text: &str) -> Result<(Vec<Selected>, HashMap<String, SingerStr
         serde_json::from_str(text).context("not a Singer catalog: {\"streams\": [...]}")?;
     let mut selected = Vec::new();
     let mut infos = HashMap::new();
-    for entry in catalog.streams {
+    let mut listed = Vec::new();
+    for (i, entry) in catalog.streams.into_iter().enumerate() {
         let Some(def) =
             streams::find(&entry.tap_stream_id).or_else(|| streams::find(&entry.stream))
         else {
             anyhow::bail!(
-                "unknown stream {:?}; known streams: {}",
+                "streams[{i}]: unknown stream {:?}; known streams: {}",
                 entry.tap_stream_id,
                 streams::names().join(", ")
             );
         };
+        // Listed twice, it would be read twice at once: every record twice, twice the tokens.
+        if listed.contains(&def.name) {
+            anyhow::bail!("streams[{i}]: stream {:?} is listed twice", def.name);
+        }
+        listed.push(def.name);
         let stream_meta = entry.metadata.iter().find(|m| m.breadcrumb.is_empty());
         let chosen = stream_meta
             .and_then(|m| m.metadata.get("selected"))

@@ -18,7 +18,7 @@ const ALIASES: &[(&str, &str)] = &[
 /// Schema first, so that serde (whose messages quote the value) never meets a wrong one.
 pub(super) fn parse_raw(text: &str) -> Result<RawConfig> {
     // serde_json's syntax errors say where, never what.
-    let value: Value = serde_json::from_str(text).context("not valid JSON")?;
+    let value: Value = serde_json::from_str(text).context("not a valid JSON config object")?;
     let Some(settings) = value.as_object() else {
         bail!(
             "expected a JSON object of settings, not {}",

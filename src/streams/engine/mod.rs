@@ -60,7 +60,7 @@ mod read;
 mod rider;
 mod window;
 
-pub use emit::{finish_record, StreamStats};
+pub use emit::{finish_record, StreamStats, FULL_REFRESH_COMPLETE, NO_CURSOR};
 pub use interfaces::{Shape, Sink};
 pub use listing::fetch_all;
 pub use meter::{Meter, Phase};
