@@ -2,6 +2,7 @@
 
 mod util;
 
+mod bad_inputs;
 mod budget;
 mod change_safety;
 mod check;
@@ -16,6 +17,7 @@ mod never_skip;
 mod packaging;
 mod parsers;
 mod progress;
+mod quiet_inputs;
 mod read;
 mod resilience;
 mod singer;
