@@ -227,6 +227,50 @@ mod tests {
         assert!(refused >= names.len() * (wrong.len() - 3), "{refused}");
     }
 
+    /// A setting that is an object (OAuth credentials, say) is checked field by field, through
+    /// schemars' `$ref`s and `anyOf`s, and the error names the field by its path.
+    #[test]
+    fn nested_settings_are_named_by_their_path() {
+        let root = json!({"$defs": {"Creds": {"type": "object", "properties": {
+            "client_secret": {"type": "string"}, "kind": {"oneOf": [{"const": "oauth"}, {"const": "token"}]}}}}});
+        let schema = json!({"anyOf": [{"$ref": "#/$defs/Creds"}, {"type": "null"}]});
+        let value = json!({"credentials": {"client_secret": 904417730251u64}});
+        let e = mismatch(&schema, &root, &value["credentials"], "credentials").unwrap_err();
+        assert_eq!(
+            e,
+            (
+                "credentials.client_secret".to_string(),
+                "a string".to_string()
+            )
+        );
+        assert_eq!(kind_of_at(&value, &e.0), "a number");
+        let kind = json!({"kind": "other"});
+        let e = mismatch(&schema, &root, &kind, "credentials").unwrap_err();
+        assert_eq!(
+            e,
+            (
+                "credentials.kind".to_string(),
+                "\"oauth\" or \"token\"".to_string()
+            )
+        );
+        assert!(mismatch(&schema, &root, &json!(null), "credentials").is_ok());
+        assert!(mismatch(
+            &schema,
+            &root,
+            &json!({"client_secret": "s", "kind": "oauth"}),
+            "credentials"
+        )
+        .is_ok());
+        let e = mismatch(&schema, &root, &json!("s3cr3t"), "credentials").unwrap_err();
+        assert_eq!(
+            e,
+            (
+                "credentials".to_string(),
+                "an object or left out".to_string()
+            )
+        );
+    }
+
     #[test]
     fn the_issue_cases_say_the_type() {
         let e = parse_raw(r#"{"webhook_password": 904417730251}"#).unwrap_err();
