@@ -78,15 +78,17 @@ impl SavedState {
                 FULL_REFRESH_FROM,
                 FULL_REFRESH_COMPLETE,
                 NO_CURSOR,
+                STATE_KEY,
             ];
             let keys = state.as_object().map(|m| m.keys()).into_iter().flatten();
-            let unknown: Vec<&str> = keys.map(String::as_str).collect();
-            if !sdk_said && !unknown.is_empty() && !unknown.iter().any(|k| known.contains(k)) {
+            let saved_keys: Vec<&str> = keys.map(String::as_str).collect();
+            let none_known = !saved_keys.iter().any(|k| known.contains(k));
+            if !sdk_said && !saved_keys.is_empty() && none_known {
                 warnings.push(format!(
                     "stream {}: its saved state has none of the keys this connector saves ({}): \
                      it is not used, and the stream starts from start_date",
                     def.name,
-                    unknown.join(", ")
+                    saved_keys.join(", ")
                 ));
             }
             self.streams.insert(def.name.to_string(), state);
