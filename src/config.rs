@@ -282,6 +282,7 @@ impl Config {
         let mut config = Config::validate(raw, Utc::now())?;
         if let Auth::OAuth(o) = &mut config.auth {
             o.source = source;
+            o.adopt_saved_tokens()?;
         }
         Ok(config)
     }

@@ -99,9 +99,10 @@ pub struct Tokens {
 }
 
 impl OAuthCredentials {
-    /// Every secret the credentials hold.
+    /// Every secret the credentials hold, those of the config file included when newer ones
+    /// replaced them (`adopt_saved_tokens`).
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
-        [
+        let held = [
             Some(&self.client_id),
             Some(&self.client_secret),
             Some(&self.refresh_token),
@@ -109,7 +110,48 @@ impl OAuthCredentials {
         ]
         .into_iter()
         .flatten()
-        .map(ApiKey::expose)
+        .map(ApiKey::expose);
+        let written = ["refresh_token", "access_token"]
+            .into_iter()
+            .filter_map(|k| self.source["credentials"][k].as_str());
+        held.chain(written)
+    }
+
+    /// When `update_path` holds a config saved by an earlier run for the same app, its tokens
+    /// are the current ones (the config's refresh token may have been rotated away since):
+    /// Meltano hands the tap the same settings every run, so the file is where they live on.
+    pub fn adopt_saved_tokens(&mut self) -> Result<()> {
+        let Some(path) = &self.update_path else {
+            return Ok(());
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => bail!(
+                "`config_update_path` {} cannot be read: {e}",
+                path.display()
+            ),
+        };
+        let saved: Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "`config_update_path` {} is not a JSON config: {e}",
+                path.display()
+            )
+        })?;
+        let creds = &saved["credentials"];
+        if creds["client_id"].as_str() != Some(self.client_id.expose()) {
+            return Ok(());
+        }
+        if let Some(r) = creds["refresh_token"].as_str().filter(|r| !r.is_empty()) {
+            self.refresh_token = ApiKey::new(r);
+        }
+        let expiry = creds["token_expiry_date"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if let (Some(a), Some(e)) = (creds["access_token"].as_str(), expiry) {
+            self.access_token = Some((ApiKey::new(a), e.with_timezone(&Utc)));
+        }
+        Ok(())
     }
 
     /// The config as it was read, with `tokens` in its `credentials`: what must be saved after

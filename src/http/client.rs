@@ -20,6 +20,9 @@ use crate::secrets::Scrubber;
 
 const USER_AGENT: &str = concat!("source-pipedrive/", env!("CARGO_PKG_VERSION"));
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
+/// 401s one request may meet with OAuth before the app is taken to have lost its access: each
+/// is followed by a refresh (or the token another worker just obtained).
+const MAX_REFUSED_TOKENS: u32 = 5;
 
 /// A successful answer: the body and the server's clock.
 #[derive(Debug)]
@@ -248,7 +251,7 @@ impl Client {
         let target = format!("{} {}", method.name(), target(path, query));
         let mut attempt = 0u32;
         let mut rate_limit_waits = 0u32;
-        let mut refreshed_on_401 = false;
+        let mut refused_tokens = 0u32;
         loop {
             let grant = self.grant()?;
             self.wait_for_pace();
@@ -282,17 +285,19 @@ impl Client {
                 }
                 Err(e) => e,
             };
-            // An access token refused: expired or revoked early. One refresh, then once more.
+            // An access token refused: expired or revoked early. One refresh for all workers
+            // (none if another worker refreshed since this token was handed out), then again
+            // with the new token; tokens refused again and again mean the app lost its access.
             if let (Auth::OAuth(session), Some(generation), Some(401)) =
                 (&self.auth, generation, err.status())
             {
-                if refreshed_on_401 {
+                refused_tokens += 1;
+                if refused_tokens > MAX_REFUSED_TOKENS {
                     return Err(HttpError::Auth {
                         target,
-                        message: "Pipedrive refused a freshly refreshed OAuth access token (HTTP 401): the app may have been uninstalled; re-authorize it (`source-pipedrive oauth authorize`, see the README)".to_string(),
+                        message: format!("Pipedrive refused {refused_tokens} OAuth access tokens in a row (HTTP 401), fresh ones included: the app may have been uninstalled; re-authorize it (`source-pipedrive oauth authorize`, see the README)"),
                     });
                 }
-                refreshed_on_401 = true;
                 session.rejected(generation, &self.agent, &self.policy)?;
                 continue;
             }

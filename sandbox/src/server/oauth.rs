@@ -36,9 +36,9 @@ pub struct OAuthOptions {
 impl Default for OAuthOptions {
     fn default() -> Self {
         OAuthOptions {
-            client_id: "sandbox-client-id-4f1e".to_string(),
-            client_secret: "sandbox-client-secret-9c2b7d".to_string(),
-            refresh_token: "sandbox-refresh-token-0:a81f5c".to_string(),
+            client_id: "5e1f0c9a7b3d2e8f".to_string(),
+            client_secret: "b7c1d9e3f5a2c4e6d8f0a1b3".to_string(),
+            refresh_token: "1:9d7b5f1e3c8a6b4d2f0e7c5a".to_string(),
             expire_after_requests: None,
             expire_after: Duration::from_secs(3600),
             rotate: false,
@@ -196,9 +196,10 @@ impl Shared {
         }
         state.next += 1;
         let n = state.next;
-        let access = format!("sandbox-access-{n}:{:08x}", mix(n));
+        // Like Pipedrive's: `<company>:<user>:<random>`, here random enough to tell apart.
+        let access = format!("{n}:{:016x}{:016x}", mix(n), mix(n + 7));
         if opts.rotate && f.get("grant_type") == Some("refresh_token") {
-            state.refresh_token = Some(format!("sandbox-refresh-token-{n}:{:06x}", mix(n) >> 8));
+            state.refresh_token = Some(format!("{n}:{:016x}{:016x}", mix(n + 3), mix(n + 5)));
         }
         let refresh = state.refresh_token.clone().unwrap_or_default();
         state.access.insert(
@@ -354,7 +355,7 @@ fn mix(n: u64) -> u64 {
     let mut x = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (x ^ (x >> 31)) & 0xffff_ffff
+    x ^ (x >> 31)
 }
 
 /// Just enough base64 to read a Basic header (the sandbox depends on no base64 crate).
