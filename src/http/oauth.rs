@@ -457,6 +457,74 @@ mod tests {
         assert!(m.contains("goals:read (granted: base,deals:read)"), "{m}");
     }
 
+    fn session() -> Session {
+        let creds = OAuthCredentials {
+            client_id: ApiKey::new("id"),
+            client_secret: ApiKey::new("secret"),
+            refresh_token: ApiKey::new("refresh"),
+            access_token: None,
+            token_url: "http://127.0.0.1:1/token".into(),
+            follow_api_domain: true,
+            source: serde_json::json!({"credentials": {}}),
+            update_path: None,
+            latest: Default::default(),
+        };
+        Session::new(creds, "https://api.pipedrive.com", Arc::default())
+    }
+
+    /// A token answer's secrets are redacted everywhere (the client's messages, the panic
+    /// hook, every writer's text) before the tokens are saved, and saved before any request
+    /// can use them.
+    #[test]
+    fn new_tokens_are_secret_before_they_are_saved_and_saved_before_they_are_used() {
+        let s = Arc::new(session());
+        let access = "at-run-time-5f0c2e9b7d1a";
+        let rotated = "rotated-refresh-8c1d3f5a";
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (check, log) = (Arc::clone(&s), Arc::clone(&seen));
+        s.on_refresh(Box::new(move |tokens| {
+            let said = format!(
+                "{} {}",
+                tokens.access_token.expose(),
+                tokens.refresh_token.expose()
+            );
+            log.lock().unwrap().push((
+                secrets::scrub_process(&said),
+                check.scrubber.read().unwrap().scrub(&said).into_owned(),
+                check.usable(Utc::now()).is_some(),
+            ));
+            Ok(())
+        }));
+        let answer = serde_json::json!({"access_token": access, "refresh_token": rotated,
+            "expires_in": 3599, "api_domain": "https://acme.pipedrive.com"});
+        let grant = s.accept(answer, ApiKey::new("refresh"), "t").unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(
+                "(redacted) (redacted)".to_string(),
+                "(redacted) (redacted)".to_string(),
+                false
+            )]
+        );
+        assert_eq!(
+            (grant.token.expose(), grant.base_url.as_str()),
+            (access, "https://acme.pipedrive.com")
+        );
+        assert!(s.usable(Utc::now()).is_some());
+    }
+
+    /// An API domain the token endpoint names gets `base_url`'s rule: no plain http but to
+    /// loopback, so a tampered answer cannot send the token in clear text.
+    #[test]
+    fn an_api_domain_in_clear_text_is_refused() {
+        let answer = serde_json::json!({"access_token": "a-token-of-some-length", "api_domain": "http://acme.pipedrive.com"});
+        let e = session()
+            .accept(answer, ApiKey::new("r"), "t")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("api_domain"), "{e}");
+    }
+
     #[test]
     fn form_values_are_encoded() {
         assert_eq!(form_encode("a b:c/d=e&f"), "a%20b%3Ac%2Fd%3De%26f");

@@ -68,6 +68,8 @@ pub const READ_SCOPES: &[&str] = &[
 #[derive(Default)]
 pub(super) struct OAuthState {
     refresh_token: Option<String>,
+    /// The app was uninstalled: no refresh token works.
+    revoked: bool,
     /// Access token → its life.
     access: HashMap<String, Issued>,
     /// Issued access tokens in order.
@@ -169,7 +171,7 @@ impl Shared {
             .clone();
         match f.get("grant_type") {
             Some("refresh_token") => {
-                if f.get("refresh_token") != Some(current.as_str()) {
+                if state.revoked || f.get("refresh_token") != Some(current.as_str()) {
                     return oauth_error(
                         400,
                         "invalid_grant",
@@ -287,7 +289,7 @@ impl Shared {
 
     /// The app is uninstalled: its refresh token stops working.
     pub(super) fn revoke(&self) {
-        lock(&self.oauth).refresh_token = Some("revoked".to_string());
+        lock(&self.oauth).revoked = true;
     }
 }
 
