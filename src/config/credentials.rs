@@ -65,8 +65,9 @@ pub struct RawCredentials {
     pub token_expiry_date: Option<String>,
 }
 
-/// Validated OAuth credentials, and what to do with new tokens.
-#[derive(Debug, Clone)]
+/// Validated OAuth credentials, and what to do with new tokens. Its `Debug` shows none of
+/// the secrets (nor the config file's text, which holds them).
+#[derive(Clone)]
 pub struct OAuthCredentials {
     pub client_id: ApiKey,
     pub client_secret: ApiKey,
@@ -89,6 +90,17 @@ pub struct OAuthCredentials {
 
 /// The last tokens obtained and their API domain (see `OAuthCredentials::latest`).
 pub type Latest = Arc<Mutex<Option<(Tokens, Option<String>)>>>;
+
+impl std::fmt::Debug for OAuthCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthCredentials")
+            .field("secrets", &"(redacted)")
+            .field("token_url", &self.token_url)
+            .field("follow_api_domain", &self.follow_api_domain)
+            .field("update_path", &self.update_path)
+            .finish()
+    }
+}
 
 /// New tokens from a refresh.
 #[derive(Debug, Clone)]
