@@ -355,6 +355,30 @@ mod tests {
         );
     }
 
+    /// What the browser brings back to the loopback listener.
+    fn callback(request_line: &str, state: &str) -> Result<Option<String>> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        write!(client, "{request_line}\r\nHost: localhost\r\n\r\n").unwrap();
+        let (server, _) = listener.accept().unwrap();
+        read_callback(&server, state)
+    }
+
+    /// The code is taken only from a redirect that carries this run's state (a page of another
+    /// site cannot slip its own code in), and an `error` from the consent page is said.
+    #[test]
+    fn the_redirect_must_carry_this_runs_state() {
+        let ok = callback("GET /callback?code=c%2F1&state=s1 HTTP/1.1", "s1").unwrap();
+        assert_eq!(ok.as_deref(), Some("c/1"));
+        let forged = callback("GET /callback?code=evil&state=other HTTP/1.1", "s1");
+        assert!(forged.unwrap_err().to_string().contains("state"));
+        let denied = callback("GET /callback?error=user_denied&state=s1 HTTP/1.1", "s1");
+        assert!(denied.unwrap_err().to_string().contains("user_denied"));
+        assert!(callback("GET /favicon.ico HTTP/1.1", "s1")
+            .unwrap()
+            .is_none());
+    }
+
     #[test]
     fn query_values_are_decoded() {
         assert_eq!(decode("a%20b+c%3D"), "a b c=");
