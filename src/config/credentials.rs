@@ -344,4 +344,24 @@ mod tests {
                    "token_expiry_date": "2030-01-01T00:00:00Z"}, "start_date": "2024-01-01"})
         );
     }
+
+    #[test]
+    fn oauth_secrets_never_debug_printed() {
+        let text = r#"{"start_date": "2024-01-01", "credentials": {"auth_type": "oauth2.0",
+            "client_id": "id-0f1e2d3c", "client_secret": "secret-4b5a6978", "refresh_token": "refresh-8a9b0c1d",
+            "access_token": "access-2e3f4a5b", "token_expiry_date": "2030-01-01T00:00:00Z"}}"#;
+        let c = crate::config::Config::parse(text).unwrap();
+        let shown = format!("{c:?}");
+        for secret in [
+            "id-0f1e2d3c",
+            "secret-4b5a6978",
+            "refresh-8a9b0c1d",
+            "access-2e3f4a5b",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        // All four are told to the scrubber, as is the Basic header that carries two of them.
+        let scrubbed = c.scrubber().scrub(text).into_owned();
+        assert_eq!(scrubbed.matches("(redacted)").count(), 4, "{scrubbed}");
+    }
 }
