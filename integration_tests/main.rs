@@ -14,6 +14,7 @@ mod full_refresh_state;
 mod layers;
 mod listen_attacks;
 mod never_skip;
+mod oauth;
 mod packaging;
 mod parsers;
 mod progress;

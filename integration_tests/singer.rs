@@ -246,5 +246,5 @@ fn about_describes_the_tap() {
         about["settings"]["properties"]["api_key"]["airbyte_secret"],
         json!(true)
     );
-    assert!(raw(&["--about"]).contains("api_key (string, required, secret)"));
+    assert!(raw(&["--about"]).contains("api_key (string, one of api_key / credentials, secret)"));
 }

@@ -41,8 +41,15 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
     assert!(validator.is_valid(&good));
     // A bare date, as the README allows.
     assert!(validator.is_valid(&serde_json::json!({"api_key": "k", "start_date": "2024-05-01"})));
+    let oauth = serde_json::json!({"start_date": "2024-05-01T00:00:00Z",
+        "credentials": {"auth_type": "oauth2.0", "client_id": "i", "client_secret": "s", "refresh_token": "r",
+                        "access_token": "a", "token_expiry_date": "2026-01-01T00:00:00Z"}});
+    assert!(validator.is_valid(&oauth));
+    // Neither or both of api_key and credentials: the config check refuses it (`check`), the
+    // form cannot say "exactly one" in a way Airbyte's form builder draws.
     for bad in [
-        serde_json::json!({"start_date": "2024-05-01T00:00:00Z"}),
+        serde_json::json!({"start_date": "2024-05-01T00:00:00Z", "credentials": {"auth_type": "oauth2.0", "client_id": "i", "refresh_token": "r"}}),
+        serde_json::json!({"start_date": "2024-05-01T00:00:00Z", "credentials": {"auth_type": "api_key", "client_id": "i", "client_secret": "s", "refresh_token": "r"}}),
         serde_json::json!({"api_key": "k", "start_date": "May 1st"}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "label"}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_retries": 99}),

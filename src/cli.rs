@@ -72,6 +72,31 @@ pub enum WebhookAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum OAuthAction {
+    /// Get the app's first refresh token: prints a consent URL (stderr), receives the code on
+    /// a loopback redirect, and prints the `credentials` object for the config (stdout, SECRETS
+    /// INCLUDED). The client secret is read from PIPEDRIVE_CLIENT_SECRET or, without it, from
+    /// the first line of stdin.
+    Authorize {
+        /// The private app's Client ID.
+        #[arg(long)]
+        client_id: String,
+        /// The loopback port of the app's callback URL, http://localhost:PORT/callback.
+        #[arg(long, default_value_t = 8976)]
+        port: u16,
+        /// The consent page (default Pipedrive's).
+        #[arg(long)]
+        authorize_url: Option<String>,
+        /// The token endpoint (default Pipedrive's).
+        #[arg(long)]
+        token_url: Option<String>,
+        /// Seconds to wait for the browser's redirect.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+}
+
 /// What to do, once the arguments are read.
 #[derive(Debug)]
 pub enum Job {
@@ -194,6 +219,18 @@ pub enum Command {
         /// answered with 429s once spent (default: unlimited, and no such headers).
         #[arg(long)]
         daily_token_budget: Option<u64>,
+        /// Also serve an OAuth private app (token endpoint, Bearer tokens), and print a config
+        /// with its `credentials` too.
+        #[arg(long)]
+        oauth: bool,
+        /// With --oauth: an access token stops working after this many API requests.
+        #[arg(long, requires = "oauth")]
+        oauth_token_requests: Option<u64>,
+    },
+    /// OAuth 2.0 through your company's private Pipedrive app.
+    Oauth {
+        #[command(subcommand)]
+        action: OAuthAction,
     },
     /// Run check, discover and a full sync against an embedded sandbox Pipedrive: no account needed.
     /// On a terminal, the protocol messages go to a file and the terminal shows the progress,

@@ -15,7 +15,12 @@ use crate::error::ConnectorError;
 use crate::secrets::Scrubber;
 
 mod base_url;
+mod credentials;
 mod types;
+pub use credentials::{
+    advanced_auth, OAuthCredentials, RawCredentials, Tokens, AUTHORIZE_URL, DEFAULT_TOKEN_URL,
+    OAUTH_AUTH_TYPE,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pipedrive.com";
 
@@ -137,6 +142,32 @@ pub struct RawConfig {
         extend("airbyte_secret" = true, "order" = 9)
     )]
     pub webhook_password: Option<String>,
+
+    #[schemars(extend("order" = 13))]
+    pub credentials: Option<RawCredentials>,
+
+    #[schemars(
+        title = "OAuth token URL",
+        description = "Where OAuth refreshes go. Leave the default (Pipedrive's token endpoint) unless a proxy stands in front of it. Plain http is only allowed to loopback.",
+        extend("default" = DEFAULT_TOKEN_URL, "order" = 14)
+    )]
+    pub oauth_token_url: Option<String>,
+
+    #[schemars(
+        title = "Updated config path (Singer)",
+        description = "Singer mode with OAuth only: after a refresh, the whole config with the new tokens is written to this file (atomically, mode 600), since Singer has no message to hand it back. Airbyte mode sends a CONTROL message instead.",
+        extend("order" = 15)
+    )]
+    pub config_update_path: Option<String>,
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A personal API token, in the `x-api-token` header.
+    ApiKey(ApiKey),
+    /// A private app's OAuth tokens, in `Authorization: Bearer`.
+    OAuth(Box<OAuthCredentials>),
 }
 
 /// The user's caps on the tokens a sync spends (the HTTP client keeps to them). Both unset: no
@@ -198,7 +229,7 @@ pub const DEFAULT_CONCURRENT_STREAMS: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub api_key: ApiKey,
+    pub auth: Auth,
     pub start_date: DateTime<Utc>,
     /// Without a trailing slash.
     pub base_url: String,
@@ -229,7 +260,13 @@ impl Config {
     /// is told them (`Output::redact`) before anything is written.
     pub fn secrets(&self) -> impl Iterator<Item = &str> {
         let password = self.webhook_auth.iter().map(|(_, p)| p.expose());
-        std::iter::once(self.api_key.expose()).chain(password)
+        let (key, oauth) = match &self.auth {
+            Auth::ApiKey(key) => (Some(key.expose()), None),
+            Auth::OAuth(o) => (None, Some(o.secrets())),
+        };
+        key.into_iter()
+            .chain(oauth.into_iter().flatten())
+            .chain(password)
     }
 
     /// What redacts the config's secrets from any text: the key, the webhook password and the
@@ -242,26 +279,38 @@ impl Config {
         if let Some((user, password)) = &self.webhook_auth {
             scrubber.add_basic_auth(user, password.expose());
         }
+        if let Auth::OAuth(o) = &self.auth {
+            scrubber.add_basic_auth(o.client_id.expose(), o.client_secret.expose());
+        }
         scrubber
     }
 
     /// Parses a config's text. No error quotes a value (any of them may be a secret that a
     /// scrubber does not know yet): each names the setting and the type it should have.
     pub fn parse(text: &str) -> Result<Config> {
-        Config::validate(types::parse_raw(text)?, Utc::now())
+        let mut config = Config::validate(types::parse_raw(text)?, Utc::now())?;
+        if let Auth::OAuth(o) = &mut config.auth {
+            // The whole file, kept so that a refresh can write it back with the new tokens.
+            o.source = serde_json::from_str(text).context("not a valid JSON config object")?;
+            o.adopt_saved_tokens()?;
+        }
+        Ok(config)
     }
 
-    pub fn validate(raw: RawConfig, now: DateTime<Utc>) -> Result<Config> {
-        let key = match raw.api_key {
-            None => bail!("`api_key` is missing: set it to your Pipedrive API token"),
-            Some(k) if k.trim().is_empty() => {
-                bail!("`api_key` is empty: set it to your Pipedrive API token")
-            }
-            Some(k) => k.trim().to_string(),
+    pub fn validate(mut raw: RawConfig, now: DateTime<Utc>) -> Result<Config> {
+        let auth = match (raw.api_key.take(), raw.credentials.take()) {
+            (Some(_), Some(_)) => bail!(
+                "`api_key` and `credentials` are both set: keep one (an API token, or the OAuth private app's credentials)"
+            ),
+            (None, Some(c)) => Auth::OAuth(Box::new(credentials::validate(
+                c,
+                raw.oauth_token_url.as_deref(),
+                raw.base_url.is_some(),
+                raw.config_update_path.take(),
+                serde_json::Value::Null,
+            )?)),
+            (key, None) => Auth::ApiKey(validate_key(key)?),
         };
-        if key.chars().any(|c| c.is_control()) {
-            bail!("`api_key` contains control characters: paste the token alone");
-        }
         let start_raw = raw.start_date.context(
             "`start_date` is missing: give an ISO 8601 date-time such as 2024-05-01T00:00:00Z",
         )?;
@@ -292,7 +341,7 @@ impl Config {
             bail!("`request_timeout_seconds` {timeout} must be between 1 and 3600");
         }
         Ok(Config {
-            api_key: ApiKey(key),
+            auth,
             start_date,
             base_url,
             custom_field_names: raw.custom_field_names,
@@ -326,6 +375,20 @@ impl Config {
     }
 }
 
+fn validate_key(key: Option<String>) -> Result<ApiKey> {
+    let key = match key {
+        None => bail!("`api_key` is missing: set it to your Pipedrive API token (or set `credentials` for OAuth)"),
+        Some(k) if k.trim().is_empty() => {
+            bail!("`api_key` is empty: set it to your Pipedrive API token")
+        }
+        Some(k) => k.trim().to_string(),
+    };
+    if key.chars().any(|c| c.is_control()) {
+        bail!("`api_key` contains control characters: paste the token alone");
+    }
+    Ok(ApiKey(key))
+}
+
 fn parse_start_date(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
@@ -343,6 +406,17 @@ fn parse_start_date(s: &str) -> Result<DateTime<Utc>> {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
     bail!("`start_date` {s:?} is not a date: expected ISO 8601 such as 2024-05-01T00:00:00Z or 2024-05-01")
+}
+
+/// `base_url`'s rule (`base_url::validate`) for any URL a secret is sent to; `field` names it
+/// in errors.
+pub fn validate_url(url: &str, field: &str) -> Result<String> {
+    base_url::validate(url).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            format!("{e:#}").replace("`base_url`", &format!("`{field}`"))
+        )
+    })
 }
 
 #[cfg(test)]
@@ -363,7 +437,7 @@ mod tests {
             now(),
         )
         .unwrap();
-        assert_eq!(c.api_key.expose(), "k");
+        assert!(matches!(&c.auth, Auth::ApiKey(k) if k.expose() == "k"));
         assert_eq!(c.start_date.to_rfc3339(), "2024-05-01T00:00:00+00:00");
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
     }

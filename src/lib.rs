@@ -95,7 +95,44 @@ pub fn run(job: cli::Job, out: &mut Output) -> Result<()> {
             port,
             size,
             daily_token_budget,
-        } => commands::serve(port, size, daily_token_budget)?,
+            oauth,
+            oauth_token_requests,
+        } => {
+            let oauth = oauth.then(|| pipedrive_sandbox::OAuthOptions {
+                expire_after_requests: oauth_token_requests,
+                ..Default::default()
+            });
+            commands::serve(port, size, daily_token_budget, oauth)?
+        }
+        Command::Oauth {
+            action:
+                cli::OAuthAction::Authorize {
+                    client_id,
+                    port,
+                    authorize_url,
+                    token_url,
+                    timeout,
+                },
+        } => {
+            let client_secret = match std::env::var("PIPEDRIVE_CLIENT_SECRET") {
+                Ok(s) => s,
+                Err(_) => {
+                    eprintln!("Client secret (PIPEDRIVE_CLIENT_SECRET is not set; reading one line from stdin):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim().to_string()
+                }
+            };
+            let opts = commands::AuthorizeOptions {
+                client_id,
+                client_secret,
+                port,
+                authorize_url,
+                token_url,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            commands::authorize(opts, out)?
+        }
         Command::Webhooks { action } => match action {
             cli::WebhookAction::Register {
                 config,

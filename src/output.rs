@@ -17,8 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use crate::protocol::airbyte::{
-    Log, LogLevel, Message, RecordRef, SourceStats, State, StateType, StreamDescriptor,
-    StreamState, StreamStatus, StreamStatusKind, Trace, TraceError,
+    ConnectorConfig, Control, Log, LogLevel, Message, RecordRef, SourceStats, State, StateType,
+    StreamDescriptor, StreamState, StreamStatus, StreamStatusKind, Trace, TraceError,
 };
 use crate::protocol::singer;
 use crate::secrets::Scrubber;
@@ -143,8 +143,19 @@ impl Output {
         self.scrubber.merge(scrubber);
     }
 
+    /// `text` without the secrets this writer was told, nor those the process learnt since
+    /// (OAuth access tokens obtained at run time: `secrets::protect_process`).
     pub fn scrub(&self, text: &str) -> String {
-        self.scrubber.scrub(text).into_owned()
+        crate::secrets::scrub_process(&self.scrubber.scrub(text))
+    }
+
+    /// A handle that writes CONTROL messages straight to stdout from any thread (the HTTP
+    /// client's OAuth refresh): each goes out whole and at once, so it precedes every record
+    /// read with the tokens it carries.
+    pub fn control_writer(&self) -> ControlWriter {
+        ControlWriter {
+            sink: Arc::clone(&self.sink),
+        }
     }
 
     /// One whole JSON document (Singer's `--discover`, `--about --format json`), pretty-printed.
@@ -338,6 +349,33 @@ impl Output {
     pub fn flush(&mut self) -> io::Result<()> {
         self.drain()?;
         self.sink.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
+/// See `Output::control_writer`.
+#[derive(Clone)]
+pub struct ControlWriter {
+    sink: Sink,
+}
+
+impl ControlWriter {
+    /// A CONTROL message of type CONNECTOR_CONFIG: the platform saves `config` as the
+    /// connector's config from now on.
+    pub fn connector_config(&self, config: &Value) -> io::Result<()> {
+        let message = Message::Control {
+            control: Control {
+                kind: "CONNECTOR_CONFIG".to_string(),
+                emitted_at: now_ms() as f64,
+                connector_config: ConnectorConfig {
+                    config: config.clone(),
+                },
+            },
+        };
+        let mut line = serde_json::to_vec(&message)?;
+        line.push(b'\n');
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        sink.write_all(&line)?;
+        sink.flush()
     }
 }
 

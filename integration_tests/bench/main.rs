@@ -1,5 +1,5 @@
 //! The sync benchmark: `cargo bench --bench sync -- [--size N] [--rounds R]
-//! [--streams default|all|a,b] [--baseline-bin PATH]`.
+//! [--streams default|all|a,b] [--baseline-bin PATH] [--oauth]`.
 //!
 //! Starts the sandbox Pipedrive in this process with N records per main resource, runs a full
 //! `read` of the real binary against it, and prints records, requests, estimated tokens, wall
@@ -16,6 +16,10 @@
 //! into /dev/null: the whole cost of building and writing every frame), and, with
 //! `--baseline-bin`, another build of the connector (say, the last release) on the same requests,
 //! so that a change's cost is a ratio measured in the same run. The three take turns going first.
+//!
+//! `--oauth` syncs as the sandbox's OAuth private app (`credentials`, Bearer tokens, requests to
+//! the token answer's `api_domain`) instead of with the API key; the raw download still uses
+//! the key.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -32,6 +36,7 @@ struct Args {
     rounds: usize,
     streams: Vec<&'static str>,
     baseline_bin: Option<String>,
+    oauth: bool,
 }
 
 fn args() -> Args {
@@ -39,6 +44,7 @@ fn args() -> Args {
     let mut rounds = 3;
     let mut which = "default".to_string();
     let mut baseline_bin = None;
+    let mut oauth = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -51,6 +57,7 @@ fn args() -> Args {
             "--streams" => which = it.next().expect("--streams default|all|a,b"),
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds R"),
             "--baseline-bin" => baseline_bin = Some(it.next().expect("--baseline-bin PATH")),
+            "--oauth" => oauth = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -77,6 +84,7 @@ fn args() -> Args {
         rounds,
         streams,
         baseline_bin,
+        oauth,
     }
 }
 
@@ -202,21 +210,28 @@ fn main() {
         rounds,
         streams,
         baseline_bin,
+        oauth,
     } = args();
+    let app = pipedrive_sandbox::OAuthOptions::default();
     let options = SandboxOptions {
         size,
         burst_limit: u32::MAX,
+        oauth: oauth.then(|| app.clone()),
         ..SandboxOptions::default()
     };
     let key = options.api_key.clone();
     let sandbox = Sandbox::start(options).expect("sandbox");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
-    std::fs::write(
-        &config,
-        serde_json::json!({"api_key": key, "start_date": "2020-01-01T00:00:00Z", "base_url": sandbox.base_url()}).to_string(),
-    )
-    .unwrap();
+    let config_json = if oauth {
+        serde_json::json!({"start_date": "2020-01-01T00:00:00Z",
+            "credentials": {"auth_type": "oauth2.0", "client_id": app.client_id,
+                            "client_secret": app.client_secret, "refresh_token": app.refresh_token},
+            "oauth_token_url": format!("{}/oauth/token", sandbox.base_url())})
+    } else {
+        serde_json::json!({"api_key": key, "start_date": "2020-01-01T00:00:00Z", "base_url": sandbox.base_url()})
+    };
+    std::fs::write(&config, config_json.to_string()).unwrap();
     let catalog = dir.path().join("catalog.json");
     let entries: Vec<serde_json::Value> = streams
         .iter()

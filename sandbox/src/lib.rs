@@ -15,4 +15,7 @@ mod server;
 pub mod webhooks;
 
 pub use data::{Dataset, Resource};
-pub use server::{Faults, RequestLogEntry, Sandbox, SandboxOptions, Served, World};
+pub use server::{
+    scopes_for, Faults, OAuthOptions, OAuthReport, RequestLogEntry, Sandbox, SandboxOptions,
+    Served, World, READ_SCOPES,
+};

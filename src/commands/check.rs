@@ -14,7 +14,7 @@ pub fn check(config_path: &Path, out: &mut Output) -> io::Result<()> {
         Err(e) => failed(format!("{e:#}")),
         Ok(config) => {
             super::redact(&config, out);
-            check_config(&config)
+            check_config(&config, Some(out))
         }
     };
     let status = ConnectionStatus {
@@ -28,12 +28,12 @@ pub fn check(config_path: &Path, out: &mut Output) -> io::Result<()> {
 }
 
 /// One retry at most: a user waiting on `check` wants a verdict, and Airbyte retries checks itself.
-pub fn check_config(config: &Config) -> ConnectionStatus {
+pub fn check_config(config: &Config, out: Option<&Output>) -> ConnectionStatus {
     let policy = RetryPolicy {
         max_tries: 2,
         ..RetryPolicy::default()
     };
-    match super::client_beside_syncs(config, policy).get_json(
+    match super::client_beside_syncs(config, policy, out).get_json(
         super::WHOAMI,
         &[],
         super::WHOAMI_TOKENS,

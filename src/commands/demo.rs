@@ -41,7 +41,7 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
     let key = options.api_key.clone();
     let sandbox = Sandbox::start(options).context("starting the sandbox Pipedrive on loopback")?;
     let config = Config {
-        api_key: ApiKey::new(key),
+        auth: crate::config::Auth::ApiKey(ApiKey::new(key)),
         start_date: "2020-01-01T00:00:00Z".parse().expect("a valid date"),
         base_url: sandbox.base_url(),
         custom_field_names: NameMode::Both,
@@ -133,7 +133,7 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
 /// spec, check, discover and a read of the default catalog, all written to `out`.
 fn sync(config: &Config, out: &mut Output, board: &Board) -> Result<Vec<StreamReport>> {
     super::spec(out)?;
-    let status = super::check::check_config(config);
+    let status = super::check::check_config(config, None);
     let ok = status.status == Status::Succeeded;
     out.message(&Message::ConnectionStatus {
         connection_status: status,
@@ -236,17 +236,36 @@ pub fn sample(record: &Value, max: usize, width: usize) -> String {
 
 /// `sandbox`: the fake Pipedrive alone, on loopback, until the process is stopped. Prints a config
 /// that points at it (to stderr: stdout is for protocol messages only).
-pub fn serve(port: u16, size: u64, daily_token_budget: Option<u64>) -> Result<()> {
+pub fn serve(
+    port: u16,
+    size: u64,
+    daily_token_budget: Option<u64>,
+    oauth: Option<pipedrive_sandbox::OAuthOptions>,
+) -> Result<()> {
     let options = SandboxOptions {
         size,
         port,
         daily_token_budget,
+        oauth: oauth.clone(),
         ..SandboxOptions::default()
     };
     let key = options.api_key.clone();
     let sandbox = Sandbox::start(options).context("starting the sandbox Pipedrive on loopback")?;
     let config = serde_json::json!({"api_key": key, "start_date": "2020-01-01T00:00:00Z", "base_url": sandbox.base_url()});
     eprintln!("sandbox Pipedrive listening on {} ({size} records per main resource); a config for it:\n{config}", sandbox.base_url());
+    if let Some(app) = oauth {
+        // No base_url: requests go to the token answer's api_domain, the sandbox itself.
+        let config = serde_json::json!({
+            "credentials": {"auth_type": "oauth2.0", "client_id": app.client_id,
+                            "client_secret": app.client_secret, "refresh_token": app.refresh_token},
+            "oauth_token_url": format!("{}/oauth/token", sandbox.base_url()),
+            "start_date": "2020-01-01T00:00:00Z",
+        });
+        eprintln!(
+            "and one for its OAuth private app (consent page {}/oauth/authorize):\n{config}",
+            sandbox.base_url()
+        );
+    }
     loop {
         std::thread::park();
     }

@@ -98,7 +98,7 @@ pub(crate) fn discovered_schemas(
     config: &Config,
     out: &mut Output,
 ) -> Result<Vec<(&'static StreamDef, serde_json::Value)>> {
-    let client = super::client_beside_syncs(config, RetryPolicy::default());
+    let client = super::client_beside_syncs(config, RetryPolicy::default(), Some(out));
     let mut defs = Definitions::default();
     let mut all = Vec::new();
     for def in streams::STREAMS {

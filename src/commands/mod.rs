@@ -7,6 +7,7 @@ mod demo;
 mod discover;
 mod fields;
 pub mod listen;
+mod oauth;
 mod read;
 pub mod singer;
 mod spec;
@@ -15,10 +16,11 @@ pub mod webhooks;
 pub use check::check;
 pub use demo::{demo, serve};
 pub use discover::discover;
+pub use oauth::{authorize, write_atomically, AuthorizeOptions};
 pub use read::{read, StreamOutcome, StreamReport};
 pub use spec::spec;
 
-use crate::config::{Config, TokenCaps};
+use crate::config::{Auth, Config, TokenCaps};
 use crate::error::{self, FailureType};
 use crate::http::{Client, HttpError, RetryPolicy};
 use crate::output::Output;
@@ -68,22 +70,33 @@ pub fn redact(config: &Config, out: &mut Output) {
 }
 
 /// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count;
-/// what it tells of an answer is scrubbed of every secret of the config.
-pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
-    client_capped(config, policy, config.token_caps)
+/// what it tells of an answer is scrubbed of every secret of the config. With OAuth, the
+/// tokens of each refresh are saved: a CONTROL message when `out` speaks Airbyte, else the
+/// config's `config_update_path` (`oauth::save_tokens`).
+pub(crate) fn client(config: &Config, policy: RetryPolicy, out: Option<&Output>) -> Client {
+    client_capped(config, policy, config.token_caps, out)
 }
 
 /// The client of a command that is no sync (`check`, `discover`, `webhooks`):
 /// `max_tokens_per_sync` caps a sync's reading only; the daily reserve still holds.
-pub(crate) fn client_beside_syncs(config: &Config, policy: RetryPolicy) -> Client {
+pub(crate) fn client_beside_syncs(
+    config: &Config,
+    policy: RetryPolicy,
+    out: Option<&Output>,
+) -> Client {
     let caps = TokenCaps {
         max_tokens: None,
         ..config.token_caps
     };
-    client_capped(config, policy, caps)
+    client_capped(config, policy, caps, out)
 }
 
-fn client_capped(config: &Config, policy: RetryPolicy, caps: TokenCaps) -> Client {
+fn client_capped(
+    config: &Config,
+    policy: RetryPolicy,
+    caps: TokenCaps,
+    out: Option<&Output>,
+) -> Client {
     let policy = RetryPolicy {
         min_interval: config
             .max_requests_per_second
@@ -93,8 +106,19 @@ fn client_capped(config: &Config, policy: RetryPolicy, caps: TokenCaps) -> Clien
         in_flight: config.max_concurrent_streams as u64,
         ..policy
     };
-    Client::new(&config.base_url, config.api_key.clone(), policy, caps)
-        .redacting(&config.scrubber())
+    let client = match &config.auth {
+        Auth::ApiKey(key) => Client::new(&config.base_url, key.clone(), policy, caps),
+        Auth::OAuth(creds) => Client::new(
+            &config.base_url,
+            crate::config::ApiKey::new(""),
+            policy,
+            caps,
+        )
+        .oauth((**creds).clone()),
+    }
+    .redacting(&config.scrubber());
+    oauth::save_tokens(&client, config, out);
+    client
 }
 
 /// The cheapest authenticated request (`WHOAMI_TOKENS`) that every token may make: it proves

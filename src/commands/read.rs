@@ -111,7 +111,7 @@ pub fn read(
     for warning in saved.warnings() {
         out.log(LogLevel::Warn, warning)?;
     }
-    let client = super::client(config, RetryPolicy::default());
+    let client = super::client(config, RetryPolicy::default(), Some(out));
     let names: Vec<&'static str> = selected.iter().map(|s| s.def.name).collect();
     let tally = Arc::new(Tally::new(
         &names,
@@ -586,6 +586,7 @@ fn stops_the_sync(e: &anyhow::Error) -> bool {
         matches!(
             c.downcast_ref::<HttpError>(),
             Some(HttpError::BudgetExhausted { .. })
+                | Some(HttpError::Auth { .. })
                 | Some(HttpError::Status {
                     status: 401 | 402,
                     ..

@@ -270,6 +270,8 @@ pub fn about(json_format: bool, out: &mut Output) -> Result<()> {
         };
         let req = if required.contains(&name.as_str()) {
             ", required"
+        } else if matches!(name.as_str(), "api_key" | "credentials") {
+            ", one of api_key / credentials"
         } else {
             ""
         };

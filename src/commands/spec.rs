@@ -4,7 +4,7 @@ use std::io;
 
 use schemars::generate::SchemaSettings;
 
-use crate::config::RawConfig;
+use crate::config::{advanced_auth, RawConfig, RawCredentials};
 use crate::output::Output;
 use crate::protocol::airbyte::{DestinationSyncMode, Message, Spec};
 
@@ -14,7 +14,8 @@ pub fn connection_specification() -> serde_json::Value {
     let generator = SchemaSettings::draft07().into_generator();
     let mut schema = generator.into_root_schema_for::<RawConfig>().to_value();
     // The Option fields exist to give clear errors for missing values; the spec states the truth.
-    schema["required"] = serde_json::json!(["api_key", "start_date"]);
+    // `api_key` or `credentials`: exactly one of the two (the config check says so).
+    schema["required"] = serde_json::json!(["start_date"]);
     let props = schema["properties"]
         .as_object_mut()
         .expect("an object schema");
@@ -34,6 +35,10 @@ pub fn connection_specification() -> serde_json::Value {
         if kind != "string" {
             p.shift_remove("format");
         }
+        if name == "credentials" {
+            *prop = credentials_schema();
+            continue;
+        }
         if name == "custom_field_names" {
             p.shift_remove("allOf");
             p.insert("enum".into(), serde_json::json!(["key", "name", "both"]));
@@ -43,6 +48,30 @@ pub fn connection_specification() -> serde_json::Value {
         s.shift_remove("definitions");
     }
     schema["additionalProperties"] = true.into();
+    schema
+}
+
+/// `credentials`, inline: one plain type per property, as Airbyte's form builder wants.
+fn credentials_schema() -> serde_json::Value {
+    let generator = SchemaSettings::draft07().into_generator();
+    let mut schema = generator
+        .into_root_schema_for::<RawCredentials>()
+        .to_value();
+    let object = schema.as_object_mut().expect("an object schema");
+    object.shift_remove("$schema");
+    object.insert("type".into(), "object".into());
+    object.insert(
+        "required".into(),
+        serde_json::json!(["auth_type", "client_id", "client_secret", "refresh_token"]),
+    );
+    object.insert("order".into(), 13.into());
+    for prop in object["properties"]
+        .as_object_mut()
+        .expect("properties")
+        .values_mut()
+    {
+        prop["type"] = "string".into();
+    }
     schema
 }
 
@@ -57,6 +86,7 @@ pub fn spec(out: &mut Output) -> io::Result<()> {
                 DestinationSyncMode::Append,
                 DestinationSyncMode::AppendDedup,
             ],
+            advanced_auth: Some(advanced_auth()),
         },
     })?;
     out.flush()

@@ -42,7 +42,7 @@ const CREATE_TOKENS: u32 = 10;
 const DELETE_TOKENS: u32 = 6;
 
 fn existing(config: &Config) -> Result<Vec<Value>> {
-    let client = super::client_beside_syncs(config, RetryPolicy::default());
+    let client = super::client_beside_syncs(config, RetryPolicy::default(), None);
     let listed = client
         .get_json("/v1/webhooks", &[], LIST_TOKENS)
         .context("listing the company's webhooks")?;
@@ -72,7 +72,7 @@ pub fn register(config: &Config, url: &str, objects: &[String], out: &mut Output
         }
     }
     let have = existing(config)?;
-    let client = super::client_beside_syncs(config, RetryPolicy::default());
+    let client = super::client_beside_syncs(config, RetryPolicy::default(), None);
     let (mut created, mut kept) = (0, 0);
     for object in objects {
         let same = have.iter().find(|w| {
@@ -148,7 +148,7 @@ pub fn remove(config: &Config, all: bool, ids: &[u64], out: &mut Output) -> Resu
     } else {
         ids.to_vec()
     };
-    let client = super::client_beside_syncs(config, RetryPolicy::default());
+    let client = super::client_beside_syncs(config, RetryPolicy::default(), None);
     for id in &targets {
         client
             .delete(&format!("/v1/webhooks/{id}"), DELETE_TOKENS)

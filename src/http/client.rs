@@ -3,7 +3,7 @@
 //! and the token budget. Its counters are what the summary and the progress display show.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -11,14 +11,18 @@ use serde_json::Value;
 
 use super::budget::{Budget, BudgetStop, Ticket};
 use super::error::{error_message, looks_like_html, transport_message, HttpError};
+use super::oauth::{missing_scope, Grant, OnRefresh, Session};
 use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
-use crate::config::ApiKey;
 use crate::config::TokenCaps as Caps;
+use crate::config::{ApiKey, OAuthCredentials};
 use crate::secrets::Scrubber;
 
 const USER_AGENT: &str = concat!("source-pipedrive/", env!("CARGO_PKG_VERSION"));
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
+/// 401s one request may meet with OAuth before the app is taken to have lost its access: each
+/// is followed by a refresh (or the token another worker just obtained).
+const MAX_REFUSED_TOKENS: u32 = 5;
 
 /// A successful answer: the body and the server's clock.
 #[derive(Debug)]
@@ -88,12 +92,19 @@ impl Counters {
     }
 }
 
+/// How requests authenticate.
+enum Auth {
+    Key(ApiKey),
+    OAuth(Box<Session>),
+}
+
 pub struct Client {
     agent: ureq::Agent,
     base_url: String,
-    key: ApiKey,
-    /// Redacts the key from what an answer says (an error body may echo it), before any cut.
-    scrubber: Scrubber,
+    auth: Auth,
+    /// Redacts the key from what an answer says (an error body may echo it), before any cut;
+    /// with OAuth it learns every token as it is obtained.
+    scrubber: Arc<RwLock<Scrubber>>,
     policy: RetryPolicy,
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
@@ -122,8 +133,8 @@ impl Client {
         Client {
             agent: config.into(),
             base_url: base_url.trim_end_matches('/').to_string(),
-            key,
-            scrubber,
+            auth: Auth::Key(key),
+            scrubber: Arc::new(RwLock::new(scrubber)),
             policy,
             pace: Mutex::new(Pacer::new(in_flight)),
             budget_spent: AtomicBool::new(false),
@@ -144,9 +155,44 @@ impl Client {
 
     /// Also redacts what `scrubber` redacts from what an answer says (the webhook password,
     /// which the webhooks API is sent, may come back in an error body too).
-    pub fn redacting(mut self, scrubber: &Scrubber) -> Client {
-        self.scrubber.merge(scrubber);
+    pub fn redacting(self, scrubber: &Scrubber) -> Client {
+        self.scrubber
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(scrubber);
         self
+    }
+
+    /// Authenticates as an OAuth app with `creds` instead of the key: Bearer access tokens,
+    /// refreshed as they expire, sent to the token answer's `api_domain` unless
+    /// `creds.follow_api_domain` is off.
+    pub fn oauth(mut self, creds: OAuthCredentials) -> Client {
+        let session = Session::new(creds, &self.base_url, Arc::clone(&self.scrubber));
+        self.auth = Auth::OAuth(Box::new(session));
+        self
+    }
+
+    /// With OAuth: `save` is handed the tokens of each refresh before any request uses them.
+    pub fn on_refresh(&self, save: OnRefresh) {
+        if let Auth::OAuth(session) = &self.auth {
+            session.on_refresh(save);
+        }
+    }
+
+    /// Access tokens obtained so far (0 with an API key).
+    pub fn oauth_refreshes(&self) -> u64 {
+        match &self.auth {
+            Auth::OAuth(session) => session.refreshes.load(Ordering::Relaxed),
+            Auth::Key(_) => 0,
+        }
+    }
+
+    /// The OAuth token to send now (`None` with an API key).
+    fn grant(&self) -> Result<Option<Grant>, HttpError> {
+        match &self.auth {
+            Auth::Key(_) => Ok(None),
+            Auth::OAuth(session) => session.grant(&self.agent, &self.policy).map(Some),
+        }
     }
 
     /// GET `path` with `query`, which costs `tokens`, retried and paced per the policy, parsed
@@ -205,7 +251,9 @@ impl Client {
         let target = format!("{} {}", method.name(), target(path, query));
         let mut attempt = 0u32;
         let mut rate_limit_waits = 0u32;
+        let mut refused_tokens = 0u32;
         loop {
+            let grant = self.grant()?;
             self.wait_for_pace();
             if self.budget_spent.load(Ordering::Relaxed) {
                 return Err(HttpError::BudgetExhausted { target });
@@ -215,7 +263,9 @@ impl Client {
                 .admit(tokens, &target, &self.counters)
                 .map_err(HttpError::OverBudget)?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(method, path, query, ticket, &target, read) {
+            let generation = grant.as_ref().map(|g| g.generation);
+            let pass = Pass { ticket, grant };
+            let err = match self.attempt(method, path, query, pass, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -235,6 +285,22 @@ impl Client {
                 }
                 Err(e) => e,
             };
+            // An access token refused: expired or revoked early. One refresh for all workers
+            // (none if another worker refreshed since this token was handed out), then again
+            // with the new token; tokens refused again and again mean the app lost its access.
+            if let (Auth::OAuth(session), Some(generation), Some(401)) =
+                (&self.auth, generation, err.status())
+            {
+                refused_tokens += 1;
+                if refused_tokens > MAX_REFUSED_TOKENS {
+                    return Err(HttpError::Auth {
+                        target,
+                        message: format!("Pipedrive refused {refused_tokens} OAuth access tokens in a row (HTTP 401), fresh ones included: the app may have been uninstalled; re-authorize it (`source-pipedrive oauth authorize`, see the README)"),
+                    });
+                }
+                session.rejected(generation, &self.agent, &self.policy)?;
+                continue;
+            }
             attempt += 1;
             if !err.retryable()
                 || attempt >= self.policy.max_tries
@@ -252,32 +318,35 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        ticket: Ticket,
+        pass: Pass,
         target: &str,
         read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
-        let url = format!("{}{}", self.base_url, path);
+        let Pass { ticket, grant } = pass;
+        let base_url = grant.as_ref().map_or(&self.base_url, |g| &g.base_url);
+        let url = format!("{base_url}{path}");
+        let (name, value) = match (&grant, &self.auth) {
+            (Some(g), _) => ("authorization", format!("Bearer {}", g.token.expose())),
+            (None, Auth::Key(key)) => ("x-api-token", key.expose().to_string()),
+            (None, Auth::OAuth(_)) => unreachable!("an OAuth client always has a grant"),
+        };
         let sent = match method {
             Method::Get => {
                 let mut req = self
                     .agent
                     .get(url)
-                    .header("x-api-token", self.key.expose())
+                    .header(name, &value)
                     .header("accept", "application/json");
                 for (k, v) in query {
                     req = req.query(*k, v);
                 }
                 req.call()
             }
-            Method::Delete => self
-                .agent
-                .delete(url)
-                .header("x-api-token", self.key.expose())
-                .call(),
+            Method::Delete => self.agent.delete(url).header(name, &value).call(),
             Method::Post(body) => self
                 .agent
                 .post(url)
-                .header("x-api-token", self.key.expose())
+                .header(name, &value)
                 .header("content-type", "application/json")
                 .send(serde_json::to_vec(body).unwrap_or_default()),
         };
@@ -285,7 +354,7 @@ impl Client {
             self.budget.unanswered(ticket);
             HttpError::Transport {
                 target: target.to_string(),
-                message: format!("{} (base_url {})", transport_message(&e), self.base_url),
+                message: format!("{} (base_url {base_url})", transport_message(&e)),
             }
         })?;
         let status = resp.status().as_u16();
@@ -324,10 +393,20 @@ impl Client {
             };
         }
         if !(200..300).contains(&status) {
+            let scrubber = self.scrubber.read().unwrap_or_else(|e| e.into_inner());
+            let mut message = error_message(&bytes, is_json, &scrubber);
+            if let Auth::OAuth(session) = &self.auth {
+                if status == 403 && !message.contains("HTML page") {
+                    message = format!(
+                        "{message}: {}",
+                        missing_scope(path, session.granted().as_deref())
+                    );
+                }
+            }
             return Err(HttpError::Status {
                 target: target.to_string(),
                 status,
-                message: error_message(&bytes, is_json, &self.scrubber),
+                message,
             });
         }
         let html = looks_like_html(&bytes);
@@ -370,6 +449,12 @@ impl Client {
             pace.until = Some(pace.until.map_or(until, |p| p.max(until)));
         }
     }
+}
+
+/// What lets one attempt go: its place in the token budget, and its OAuth access token.
+struct Pass {
+    ticket: Ticket,
+    grant: Option<Grant>,
 }
 
 enum Outcome<B> {

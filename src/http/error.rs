@@ -29,6 +29,9 @@ pub enum HttpError {
     OverBudget(super::budget::BudgetStop),
     /// No answer: DNS, connect, TLS, reset, timeout.
     Transport { target: String, message: String },
+    /// OAuth: the token endpoint refused the app's grant or client, or a fresh token was
+    /// refused. The user must re-authorize the app.
+    Auth { target: String, message: String },
     /// An answer we cannot use: not JSON, cut short, or not the envelope we expect.
     BadBody {
         target: String,
@@ -42,7 +45,7 @@ impl HttpError {
         match self {
             HttpError::Status { status, .. } | HttpError::BadBody { status, .. } => Some(*status),
             HttpError::BudgetExhausted { .. } => Some(429),
-            HttpError::Transport { .. } | HttpError::OverBudget(_) => None,
+            HttpError::Transport { .. } | HttpError::OverBudget(_) | HttpError::Auth { .. } => None,
         }
     }
 
@@ -50,7 +53,8 @@ impl HttpError {
         match self {
             HttpError::Status {
                 status: 401 | 402, ..
-            } => FailureType::ConfigError,
+            }
+            | HttpError::Auth { .. } => FailureType::ConfigError,
             HttpError::Status {
                 status: 429 | 500..=599,
                 ..
@@ -72,7 +76,9 @@ impl HttpError {
         match self {
             HttpError::Status { status, .. } => *status >= 500,
             HttpError::Transport { .. } | HttpError::BadBody { .. } => true,
-            HttpError::BudgetExhausted { .. } | HttpError::OverBudget(_) => false,
+            HttpError::BudgetExhausted { .. }
+            | HttpError::OverBudget(_)
+            | HttpError::Auth { .. } => false,
         }
     }
 }
@@ -96,6 +102,7 @@ impl fmt::Display for HttpError {
                  cleanly; run it again after the reset to resume from the saved state"
             ),
             HttpError::Transport { target, message } => write!(f, "{target}: no answer: {message}"),
+            HttpError::Auth { target, message } => write!(f, "{target}: {message}"),
             HttpError::OverBudget(stop) => stop.fmt(f),
             HttpError::BadBody { target, status, message } => {
                 write!(f, "{target}: HTTP {status} with an unusable body: {message}")

@@ -3,6 +3,8 @@
 //! connector running unattended needs:
 //!
 //! - the key goes in the `x-api-token` header only, never in a URL, and never into an error;
+//!   with a private OAuth app, a Bearer access token instead, refreshed once for all workers
+//!   before it expires and once on a 401 (`oauth`);
 //! - reads are GETs; the only writes (webhook registration, which the user asks for by name)
 //!   go through `post_json` and `delete`, which are never retried after they may have reached
 //!   the server, since repeating them is not harmless;
@@ -24,15 +26,17 @@
 //!
 //! Its parts: `client` sends requests and reads answers, `retry` is the policy and its backoff,
 //! `pacing` keeps to the rate limits, `budget` to the token caps, `error` is the typed failure
-//! every caller inspects.
+//! every caller inspects, `oauth` the life of OAuth access tokens.
 
 mod budget;
 mod client;
 mod error;
+mod oauth;
 mod pacing;
 mod retry;
 
 pub use budget::{BudgetStop, Limit};
 pub use client::{Client, Counters, Response};
 pub use error::HttpError;
+pub use oauth::{exchange_code, form_encode, scopes_for, OnRefresh};
 pub use retry::{backoff_delay, RetryPolicy};

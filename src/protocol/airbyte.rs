@@ -30,6 +30,25 @@ pub enum Message {
     Trace {
         trace: Trace,
     },
+    /// The connector tells the platform to save a new config (OAuth tokens after a refresh).
+    Control {
+        control: Control,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Control {
+    /// Always `CONNECTOR_CONFIG`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub emitted_at: f64,
+    #[serde(rename = "connectorConfig")]
+    pub connector_config: ConnectorConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorConfig {
+    pub config: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +172,9 @@ pub struct Spec {
     #[serde(rename = "supportsIncremental")]
     pub supports_incremental: bool,
     pub supported_destination_sync_modes: Vec<DestinationSyncMode>,
+    /// How the platform runs the OAuth flow (`config::advanced_auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_auth: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

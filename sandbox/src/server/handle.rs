@@ -16,15 +16,22 @@ impl Shared {
     pub(super) fn handle(&self, request: &Request) -> Response {
         let sequence = self.received.fetch_add(1, Ordering::SeqCst);
         let (path, query) = split_target(&request.target);
+        if let Some(response) = self.oauth_route(request, &path) {
+            return response;
+        }
         let key = self.opts.api_key.as_str();
         // v1 also took the key as the `api_token` query parameter (v2 here only in the header).
         let query_token = (path.starts_with("/v1/") || path.starts_with("/api/v1/"))
             && Params(&query).get("api_token") == Some(key);
-        let authorized = request.header("x-api-token") == Some(key) || query_token;
+        let bearer =
+            !query_token && request.header("x-api-token").is_none() && self.bearer_valid(request);
+        let authorized = request.header("x-api-token") == Some(key) || query_token || bearer;
         // Legacy routes exist only for the benchmark's Airbyte peer, which sends the key in
         // the query; to anyone else (our connector sends the header) they stay unknown paths.
         let route = Route::resolve(&path).filter(|r| query_token || !matches!(r, Route::Legacy(_)));
-        let (response, cost) = if authorized {
+        let (response, cost) = if let Some(refused) = self.scope_refusal(&path).filter(|_| bearer) {
+            (refused, 0)
+        } else if authorized {
             self.admit(request, &path, &query, route, sequence)
         } else {
             let body = json!({

@@ -50,6 +50,8 @@ pub(super) struct Response {
     /// page): Content-Type text/html and none of the API's rate-limit headers.
     pub(super) html: bool,
     pub(super) fault: Option<Fault>,
+    /// A redirect's target (the OAuth consent page's answer).
+    pub(super) location: Option<String>,
 }
 
 impl Response {
@@ -59,6 +61,7 @@ impl Response {
             body,
             html: false,
             fault: None,
+            location: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl Response {
             body,
             html: true,
             fault: None,
+            location: None,
         }
     }
 }
@@ -219,6 +223,7 @@ fn write_response(
     let reason = match response.status {
         200 => "OK",
         201 => "Created",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         402 => "Payment Required",
@@ -249,6 +254,9 @@ fn write_response(
         head.push_str("Server: cloudflare\r\n");
     } else {
         head.push_str(&shared.rate_headers());
+    }
+    if let Some(location) = &response.location {
+        head.push_str(&format!("Location: {location}\r\n"));
     }
     if close {
         head.push_str("Connection: close\r\n");

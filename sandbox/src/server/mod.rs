@@ -30,6 +30,7 @@ mod http;
 mod legacy;
 mod limits;
 mod lists;
+mod oauth;
 mod pagination;
 mod params;
 mod routes;
@@ -39,6 +40,7 @@ mod world;
 pub use faults::Faults;
 use http::serve_connection;
 use limits::Limits;
+pub use oauth::{scopes_for, OAuthOptions, OAuthReport, READ_SCOPES};
 pub use world::{Served, World};
 
 pub struct SandboxOptions {
@@ -87,6 +89,9 @@ pub struct SandboxOptions {
     /// `advance_clock`: no time of the data then depends on how fast the machine runs, so a
     /// seeded history of changes replays exactly. Unset: an hour behind real time, ticking.
     pub frozen_clock: Option<DateTime<Utc>>,
+    /// An OAuth private app (`oauth.rs`): the token endpoint, and API requests with its
+    /// `Authorization: Bearer` access tokens accepted beside the API key. `None`: no OAuth.
+    pub oauth: Option<OAuthOptions>,
 }
 
 /// Environment variable that overrides the default `burst_limit` (a whole number).
@@ -119,6 +124,7 @@ impl Default for SandboxOptions {
             v2_lists_keep_deleted: false,
             product_lines_touch_deal: true,
             frozen_clock: None,
+            oauth: None,
         }
     }
 }
@@ -185,6 +191,8 @@ struct Shared {
     hook: Mutex<Option<world::Hook>>,
     /// The first two cursors the list of `Faults::cursor_cycle` answered (A and B).
     cycle: Mutex<Vec<String>>,
+    /// The OAuth server's tokens and counts.
+    oauth: oauth::Guarded,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,6 +240,7 @@ impl Sandbox {
             webhook_writes: Mutex::new(()),
             hook: Mutex::new(None),
             cycle: Mutex::new(Vec::new()),
+            oauth: Default::default(),
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
@@ -349,6 +358,16 @@ impl Sandbox {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.shared.clock.now()
+    }
+
+    /// What the OAuth server issued and how its tokens were used.
+    pub fn oauth_report(&self) -> OAuthReport {
+        self.shared.oauth_report()
+    }
+
+    /// The OAuth app is uninstalled: its refresh token answers `invalid_grant` from now on.
+    pub fn revoke_refresh_token(&self) {
+        self.shared.revoke()
     }
 }
 

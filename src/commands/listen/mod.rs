@@ -322,7 +322,7 @@ pub fn listen(
     let output = || stdout.fork();
 
     let mut out = output();
-    let client = super::client(config, RetryPolicy::default());
+    let client = super::client(config, RetryPolicy::default(), Some(&stdout));
     let mut defs = Definitions::default();
     let mut shapers = HashMap::new();
     for sel in &selected {

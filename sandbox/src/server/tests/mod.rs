@@ -21,6 +21,7 @@ mod fields;
 mod legacy_routes;
 mod limits;
 mod lists;
+mod oauth;
 mod routing;
 mod webhook_api;
 
