@@ -590,7 +590,7 @@ fn listen_receives_deliveries_on_a_published_port() {
         }
     });
     let seen = |what: &str| lines.lock().unwrap().iter().any(|l| l.contains(what));
-    let listening = poll(|| seen("listening for Pipedrive webhooks on 0.0.0.0:8787").then_some(()));
+    let listening = poll(|| seen("listening for Pipedrive webhooks on ").then_some(()));
     assert!(
         listening.is_some(),
         "listen starts in the container: {:?}",

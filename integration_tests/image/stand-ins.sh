@@ -128,7 +128,7 @@ FROM $BUILD_IMAGE
 COPY cargo/registry /usr/local/cargo/registry
 ENV CARGO_NET_OFFLINE=true
 DOCKERFILE
-  docker build -q -t "$CRATES_IMAGE" "$home" >/dev/null
+  docker build -q --force-rm -t "$CRATES_IMAGE" "$home" >/dev/null
   rm -rf "$home"
 else
   say "$CRATES_IMAGE exists; reused"
