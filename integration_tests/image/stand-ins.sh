@@ -48,7 +48,10 @@ mirror() {
 need_debootstrap() {
   command -v debootstrap >/dev/null 2>&1 && return
   say "installing debootstrap"
-  apt-get install -y debootstrap >/dev/null
+  if ! apt-get install -y debootstrap >/dev/null 2>&1; then
+    apt-get update >/dev/null
+    apt-get install -y debootstrap >/dev/null
+  fi
 }
 
 # debootstrap SUITE into DIR (variant minbase), with extra packages; downloads cached.
