@@ -96,10 +96,12 @@ say "cargo test --test integration image:: -- --ignored (log: $WORK/tests.log)"
 rc=0
 IMAGE_UNDER_TEST="$IMAGE" IMAGE_TEST_OUT="$OUT" \
   cargo test --locked --test integration image:: -- --ignored --test-threads=1 >"$WORK/tests.log" 2>&1 || rc=$?
-tests=$(grep -E '^test image::[a-z_]+ \.\.\. ' "$WORK/tests.log" || true)
-if [[ -z "$tests" ]]; then
+tests=$(grep -E '^test image::[a-z_:]+ \.\.\. ' "$WORK/tests.log" || true)
+# Every test cargo counted must have been read above (a pattern that misses one would drop it).
+counted=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$WORK/tests.log" | awk '{print $1 + $2}')
+if [[ -z "$tests" || "$(grep -c . <<<"$tests")" != "${counted:-none}" ]]; then
   tail -n 40 "$WORK/tests.log" >&2
-  check FAILED "the image tests ran (cargo test exited $rc)"
+  check FAILED "the image tests ran and were all read (cargo test exited $rc; $counted counted)"
 else
   while read -r _ name _ verdict; do
     check "$([[ $verdict == ok ]] && echo ok || echo FAILED)" "${name#image::}"

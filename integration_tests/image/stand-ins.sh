@@ -131,7 +131,10 @@ FROM $BUILD_IMAGE
 COPY cargo/registry /usr/local/cargo/registry
 ENV CARGO_NET_OFFLINE=true
 DOCKERFILE
-  docker build -q --force-rm -t "$CRATES_IMAGE" "$home" >/dev/null
+  if ! docker build -q --force-rm -t "$CRATES_IMAGE" "$home" >"$WORK/crates-build.log" 2>&1; then
+    tail -n 20 "$WORK/crates-build.log" >&2
+    exit 1
+  fi
   rm -rf "$home"
 else
   say "$CRATES_IMAGE exists; reused"
