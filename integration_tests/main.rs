@@ -11,6 +11,7 @@ mod custom_fields;
 mod deletions;
 mod faults;
 mod full_refresh_state;
+mod image;
 mod layers;
 mod listen_attacks;
 mod never_skip;

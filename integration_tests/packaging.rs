@@ -13,7 +13,7 @@ fn read(name: &str) -> String {
 }
 
 /// `key: value` lines of a flat YAML section, enough for metadata.yaml's scalar fields.
-fn yaml_scalar(yaml: &str, key: &str) -> Option<String> {
+pub(crate) fn yaml_scalar(yaml: &str, key: &str) -> Option<String> {
     yaml.lines().find_map(|l| {
         let (k, v) = l.trim().split_once(": ")?;
         (k == key).then(|| v.trim().trim_matches('"').to_string())
@@ -171,28 +171,75 @@ fn pinned(image: &str) -> bool {
     })
 }
 
-#[test]
-fn base_images_are_pinned_by_digest_and_agree_with_metadata() {
-    let dockerfile = read("Dockerfile");
-    let images: Vec<&str> = dockerfile
+/// The default of each `ARG NAME=value` declared before the first FROM (the ones a FROM line
+/// may use).
+fn global_args(dockerfile: &str) -> Vec<(String, String)> {
+    dockerfile
+        .lines()
+        .take_while(|l| !l.starts_with("FROM "))
+        .filter_map(|l| l.strip_prefix("ARG "))
+        .filter_map(|a| a.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect()
+}
+
+/// Each stage's base as written (`${BASE_IMAGE}`) and as built by default (the ARG's default).
+fn stage_bases(dockerfile: &str) -> Vec<(String, String)> {
+    let args = global_args(dockerfile);
+    dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("FROM "))
         .filter_map(|rest| rest.split_whitespace().next())
-        .collect();
-    assert!(images.len() >= 2, "a multi-stage build: {images:?}");
-    for image in &images {
-        assert!(pinned(image), "FROM {image} is not pinned by digest");
+        .map(|written| {
+            let default = written
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .map(|name| {
+                    args.iter()
+                        .find(|(k, _)| k == name)
+                        .unwrap_or_else(|| {
+                            panic!("FROM {written}: no ARG {name} before the first FROM")
+                        })
+                        .1
+                        .clone()
+                })
+                .unwrap_or_else(|| written.to_string());
+            (written.to_string(), default)
+        })
+        .collect()
+}
+
+#[test]
+fn base_images_are_pinned_by_digest_and_agree_with_metadata() {
+    let dockerfile = read("Dockerfile");
+    let bases = stage_bases(&dockerfile);
+    assert!(bases.len() >= 2, "a multi-stage build: {bases:?}");
+    for (written, default) in &bases {
+        assert!(
+            pinned(default),
+            "FROM {written} ({default}) is not pinned by digest"
+        );
     }
     let base = yaml_scalar(&read("metadata.yaml"), "baseImage").expect("metadata.yaml: baseImage");
     assert!(
         pinned(&base),
         "metadata.yaml's baseImage {base} is not pinned by digest"
     );
-    let runtime = images.last().unwrap();
+    // airbyte-cdk's image build passes baseImage as the build argument BASE_IMAGE: the runtime
+    // stage must be built from it, and its default must be that same image.
+    let (written, default) = bases.last().unwrap();
     assert_eq!(
-        base.trim_start_matches("docker.io/library/"),
-        *runtime,
-        "metadata.yaml's baseImage is the image the connector runs on"
+        written, "${BASE_IMAGE}",
+        "the runtime stage's base is the BASE_IMAGE build argument"
+    );
+    assert_eq!(
+        *default, base,
+        "ARG BASE_IMAGE's default is metadata.yaml's connectorBuildOptions.baseImage"
+    );
+    assert!(
+        bases[0].0.starts_with("${") && bases[0].0 != "${BASE_IMAGE}",
+        "the build stage's base is a build argument of its own, so a stand-in can replace it: {}",
+        bases[0].0
     );
 }
 
