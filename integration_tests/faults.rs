@@ -37,12 +37,7 @@ fn a_flaky_server_with_a_tight_burst_limit_gives_exactly_the_clean_records() {
     let run = world.read(START, &default_streams(), "full_refresh", None);
     run.assert_ok();
     for def in STREAMS.iter().filter(|d| d.default) {
-        assert_eq!(
-            run.ids(def.name),
-            world.expected_ids(def.name, START),
-            "{}",
-            def.name
-        );
+        world.assert_exactly(&run, def.name, &world.expected_records(def.name, START));
     }
     let log = world.sandbox.requests();
     let faults = log.iter().filter(|r| r.fault.is_some()).count();
@@ -104,6 +99,13 @@ fn a_spent_daily_budget_stops_cleanly_and_the_next_run_resumes() {
             .into_iter()
             .collect();
         assert_eq!(got, want, "{stream}");
+        let both: Vec<&serde_json::Value> = first
+            .records(stream)
+            .into_iter()
+            .chain(second.records(stream))
+            .collect();
+        let expected = world.expected_incremental_records(stream, START);
+        world.assert_whole(stream, &expected, &both);
     }
 }
 
@@ -133,11 +135,9 @@ fn a_stream_that_keeps_failing_does_not_stop_the_others() {
         errors[0].1.contains("notes") && errors[0].0 == "transient_error",
         "{errors:?}"
     );
-    assert_eq!(
-        run.ids("deals"),
-        world.expected_incremental_ids("deals", START)
-    );
-    assert_eq!(run.ids("persons"), world.expected_ids("persons", START));
+    let deals = world.expected_incremental_records("deals", START);
+    world.assert_exactly(&run, "deals", &deals);
+    world.assert_exactly(&run, "persons", &world.expected_records("persons", START));
     let notes_requests = world
         .sandbox
         .requests()

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binary against the sandbox Pipedrive, read back as typed messages.
 
+mod emitted;
 mod util;
 
 mod budget;
