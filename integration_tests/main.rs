@@ -18,6 +18,7 @@ mod packaging;
 mod parsers;
 mod progress;
 mod read;
+mod requests_sent;
 mod resilience;
 mod singer;
 mod snapshots;
