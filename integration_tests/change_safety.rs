@@ -2,9 +2,14 @@
 //! random history of changes between syncs and of syncs (full refresh and incremental, some with
 //! the CRM changing between their requests, some killed with SIGKILL and resumed from the last
 //! STATE of each stream), every RECORD replayed into an in-memory destination, which must end
-//! up holding exactly what the sandbox holds. One seed draws every choice (the changes, the
-//! syncs, where a sync dies), so a failure replays from its seed: `CHANGE_SEED=<seed> cargo
-//! test --test integration change_safety -- --nocapture`.
+//! up holding exactly what the sandbox holds, each record whole (`emitted.rs`), with no row
+//! Pipedrive does not hold unless the API hides its delete. No sync may crash (a panic, a signal
+//! other than the test's SIGKILL); one that fails says why in a TRACE error, and only the errors
+//! the README documents pass; the last sync, on a still world, completes every stream. A run
+//! must have killed syncs, changed the CRM under them and aimed changes at page edges (counted
+//! over the seeds). One seed draws every choice (the changes, the syncs, where a sync dies), so
+//! a failure replays from its seed: `CHANGE_SEED=<seed> cargo test --test integration
+//! change_safety -- --nocapture`.
 //!
 //! The default run takes a few dozen seeds; `cargo test --release --test integration --
 //! --ignored change_safety` takes `CHANGE_SEEDS` of them (default 1,000). With
