@@ -2,9 +2,14 @@
 //! random history of changes between syncs and of syncs (full refresh and incremental, some with
 //! the CRM changing between their requests, some killed with SIGKILL and resumed from the last
 //! STATE of each stream), every RECORD replayed into an in-memory destination, which must end
-//! up holding exactly what the sandbox holds. One seed draws every choice (the changes, the
-//! syncs, where a sync dies), so a failure replays from its seed: `CHANGE_SEED=<seed> cargo
-//! test --test integration change_safety -- --nocapture`.
+//! up holding exactly what the sandbox holds, each record whole (`emitted.rs`), with no row
+//! Pipedrive does not hold unless the API hides its delete. No sync may crash (a panic, a signal
+//! other than the test's SIGKILL); one that fails says why in a TRACE error, and only the errors
+//! the README documents pass; the last sync, on a still world, completes every stream. A run
+//! must have killed syncs, changed the CRM under them and aimed changes at page edges (counted
+//! over the seeds). One seed draws every choice (the changes, the syncs, where a sync dies), so
+//! a failure replays from its seed: `CHANGE_SEED=<seed> cargo test --test integration
+//! change_safety -- --nocapture`.
 //!
 //! The default run takes a few dozen seeds; `cargo test --release --test integration --
 //! --ignored change_safety` takes `CHANGE_SEEDS` of them (default 1,000). With
@@ -21,13 +26,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use pipedrive_sandbox::changes::{Op, Rng, Schedule};
+use pipedrive_sandbox::changes::{Aim, Op, Rng, Schedule};
 use pipedrive_sandbox::{Faults, Resource, SandboxOptions};
 use serde_json::{json, Value};
 use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
 use source_pipedrive::streams::{self, time, StreamDef, DELETED_AT};
 
-use crate::util::{catalog, id_of, normalized, resource, World, START};
+use crate::emitted::{self, as_emitted, child_as_emitted, comparable};
+use crate::util::{catalog, id_of, World, START};
 
 /// The streams at risk when records move under a sync: offset and newest-first lists, parents
 /// and their children, live lists and their archives.
@@ -135,8 +141,7 @@ fn a_thousand_seeds() {
 fn run_seeds(seeds: std::ops::Range<u64>) {
     let started = Instant::now();
     let next = AtomicU64::new(seeds.start);
-    let changes = AtomicU64::new(0);
-    let syncs = AtomicU64::new(0);
+    let tally = Tally::default();
     let failures: Mutex<BTreeMap<u64, Failure>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
         for _ in 0..2 {
@@ -146,8 +151,7 @@ fn run_seeds(seeds: std::ops::Range<u64>) {
                     return;
                 }
                 let outcome = Sim::new(seed).run();
-                changes.fetch_add(outcome.changes, Ordering::SeqCst);
-                syncs.fetch_add(outcome.syncs, Ordering::SeqCst);
+                tally.add(&outcome);
                 if let Some(failure) = outcome.failure {
                     failures.lock().unwrap().insert(seed, failure);
                 }
@@ -158,10 +162,13 @@ fn run_seeds(seeds: std::ops::Range<u64>) {
     // Straight to stderr, past the test harness's capture: the count is the point of a long run.
     let _ = writeln!(
         std::io::stderr(),
-        "change safety: {} seeds, {} syncs, {} changes applied, {} failing, in {:.1} s",
+        "change safety: {} seeds, {} syncs ({} killed), {} changes applied ({} during syncs, {} aimed), {} failing, in {:.1} s",
         seeds.end - seeds.start,
-        syncs.into_inner(),
-        changes.into_inner(),
+        tally.get(&tally.syncs),
+        tally.get(&tally.kills),
+        tally.get(&tally.changes),
+        tally.get(&tally.live_changes),
+        tally.get(&tally.aimed),
         failures.len(),
         started.elapsed().as_secs_f64()
     );
@@ -177,12 +184,59 @@ fn run_seeds(seeds: std::ops::Range<u64>) {
             all.join("\n")
         );
     }
+    // A run that did not kill, change or aim proves nothing of what the test names.
+    if seeds.end - seeds.start >= MIN_SEEDS_FOR_TALLY {
+        for (what, n) in [
+            ("syncs killed", &tally.kills),
+            ("changes during syncs", &tally.live_changes),
+            ("aimed changes", &tally.aimed),
+        ] {
+            assert!(tally.get(n) > 0, "no {what} over the seeds");
+        }
+    }
+}
+
+/// From this many seeds on, a run must have killed syncs and changed the CRM under them.
+const MIN_SEEDS_FOR_TALLY: u64 = 8;
+
+/// What the seeds did, added up: the test counts what it claims to exercise.
+#[derive(Default)]
+struct Tally {
+    syncs: AtomicU64,
+    kills: AtomicU64,
+    changes: AtomicU64,
+    live_changes: AtomicU64,
+    aimed: AtomicU64,
+}
+
+impl Tally {
+    fn add(&self, o: &Outcome) {
+        for (sum, n) in [
+            (&self.syncs, o.syncs),
+            (&self.kills, o.kills),
+            (&self.changes, o.changes),
+            (&self.live_changes, o.live_changes),
+            (&self.aimed, o.aimed),
+        ] {
+            sum.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+
+    fn get(&self, n: &AtomicU64) -> u64 {
+        n.load(Ordering::SeqCst)
+    }
 }
 
 /// What one seed gave.
 struct Outcome {
     changes: u64,
+    /// Changes made between a sync's requests.
+    live_changes: u64,
+    /// Changes aimed at a case that breaks connectors (`Aim`), not drawn at random.
+    aimed: u64,
     syncs: u64,
+    /// Syncs killed with SIGKILL.
+    kills: u64,
     failure: Option<Failure>,
 }
 
@@ -228,6 +282,7 @@ struct Sim {
     destination: Destination,
     history: Vec<String>,
     syncs: u64,
+    kills: u64,
 }
 
 impl Sim {
@@ -300,6 +355,7 @@ impl Sim {
             destination: Destination::default(),
             history,
             syncs: 0,
+            kills: 0,
         }
     }
 
@@ -312,7 +368,7 @@ impl Sim {
                 Ok(())
             } else {
                 let plan = self.plan();
-                self.sync(plan)
+                self.sync(plan).map(drop)
             };
             if let Err(e) = result {
                 failure = Some(e);
@@ -334,15 +390,23 @@ impl Sim {
                 reset: false,
                 untyped_state: false,
             };
-            failure = self.sync(last).err().or_else(|| self.compare().err());
+            failure = self
+                .sync(last)
+                .and_then(|messages| self.every_stream_completes(&messages))
+                .err()
+                .or_else(|| self.compare().err());
         }
         if let Ok(dir) = std::env::var("CHANGE_HISTORY_DIR") {
             let path = format!("{dir}/seed-{}.txt", self.seed);
             std::fs::write(path, self.history.join("\n")).expect("history written");
         }
+        let changes = self.schedule.history();
         Outcome {
-            changes: self.schedule.applied() as u64,
+            changes: changes.len() as u64,
+            live_changes: changes.iter().filter(|c| c.after.is_some()).count() as u64,
+            aimed: changes.iter().filter(|c| c.aim != Aim::Random).count() as u64,
             syncs: self.syncs,
+            kills: self.kills,
             failure: failure.map(|what| Failure {
                 history: self.history.join("\n"),
                 what,
@@ -409,8 +473,9 @@ impl Sim {
     }
 
     /// One sync by the plan, its output replayed into the destination; `Err` when it broke a
-    /// rule that does not wait for the end (a failed sync, a record older than its cursor).
-    fn sync(&mut self, plan: Plan) -> Result<(), String> {
+    /// rule that does not wait for the end (a crash, an error the plan does not explain, a
+    /// record older than its cursor). `Ok`: the messages that reached the destination.
+    fn sync(&mut self, plan: Plan) -> Result<Vec<Message>, String> {
         self.syncs += 1;
         let n = self.syncs;
         let state_text = if plan.reset {
@@ -447,6 +512,8 @@ impl Sim {
             schedule,
             kill,
         );
+        let sigkilled = run.killed;
+        self.kills += sigkilled as u64;
         run.killed |= matches!(plan.kill_at, Some(Kill::AtEnd));
         let total = run.lines.len();
         let kept = if run.killed {
@@ -489,34 +556,20 @@ impl Sim {
         self.history.push(line);
         self.note_changes(before);
 
-        let messages: Vec<Message> = run.lines[..kept]
+        // Everything the process wrote, and the part of it that reached the destination.
+        let written: Vec<Message> = run
+            .lines
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a message ({e}): {l}")))
             .collect();
+        let messages = written[..kept].to_vec();
         if run.runaway {
             return Err(format!(
                 "sync {n} was still paging after {RUNAWAY} requests; the last ones: {:#?}",
                 last_requests(&self.world, 6)
             ));
         }
-        // Under changes a stream may give up (an offset list that keeps moving under it)
-        // rather than risk skipping a record: what it wrote still counts, as a killed sync's
-        // does, and a later sync makes up for it. On a still world, every stream ends.
-        // The stream whose list pages in a circle fails, whenever its list gets that far.
-        let errors = errors(&messages);
-        let expected = |(stream, _): &(Option<String>, String)| {
-            plan.changing || (stream.is_some() && stream.as_deref() == self.cycled)
-        };
-        if !run.killed && run.status != Some(0) && errors.iter().all(expected) {
-            for (_, e) in &errors {
-                self.history.push(format!("    (failed) {e}"));
-            }
-        } else if !run.killed && run.status != Some(0) {
-            return Err(format!(
-                "sync {n} failed with exit {:?}\nerrors: {errors:#?}\nstderr: {}",
-                run.status, run.stderr
-            ));
-        }
+        self.exit_rules(n, plan, &run, sigkilled, &written)?;
         // A stream is skipped as unreadable only where this seed denies it: a parent that
         // vanished, or a parent list denied, never passes for a stream the user may not read.
         for (stream, warning) in skipped(&messages) {
@@ -541,7 +594,90 @@ impl Sim {
                     .insert(name, serde_json::to_value(state).unwrap());
             }
         }
+        Ok(messages)
+    }
+
+    /// How a sync may end. Only the test's own SIGKILL stops it from outside; a panic (exit
+    /// 101) or any other signal is a crash. A sync that exits by itself exits 0 exactly when
+    /// it wrote no TRACE error. Under changes a stream may give up with the documented error
+    /// (an offset list that keeps moving under it, README "How incremental sync works") rather
+    /// than risk skipping a record: what it wrote still counts, as a killed sync's does, and a
+    /// later sync makes up for it. The stream whose list pages in a circle fails, whenever its
+    /// list gets that far. No other error passes, killed or not.
+    fn exit_rules(
+        &mut self,
+        n: u64,
+        plan: Plan,
+        run: &BinaryRun,
+        sigkilled: bool,
+        messages: &[Message],
+    ) -> Result<(), String> {
+        let errors = errors(messages);
+        let fail = |why: String| {
+            Err(format!(
+                "sync {n} {why}\nerrors: {errors:#?}\nstderr: {}",
+                run.stderr
+            ))
+        };
+        match (run.status, run.signal) {
+            (Some(101), _) => return fail("panicked (exit 101)".into()),
+            (_, Some(SIGKILL)) if sigkilled => {}
+            (_, Some(signal)) => return fail(format!("died of signal {signal}")),
+            (None, None) => return fail("ended with neither a code nor a signal".into()),
+            (Some(code), _) if sigkilled => {
+                return fail(format!("exited {code} before the test killed it"))
+            }
+            (Some(0), _) if !errors.is_empty() => {
+                return fail("exited 0 after TRACE errors".into())
+            }
+            (Some(code), _) if code != 0 && errors.is_empty() => {
+                return fail(format!("exited {code} without a TRACE error"))
+            }
+            (Some(_), _) => {}
+        }
+        let expected = |(stream, message): &(Option<String>, String)| {
+            (plan.changing && message.contains(LIST_CHANGED))
+                || (stream.is_some()
+                    && stream.as_deref() == self.cycled
+                    && message.contains(CIRCLE))
+        };
+        if let Some(e) = errors.iter().find(|e| !expected(e)) {
+            return fail(format!("wrote an error its plan does not explain: {e:?}"));
+        }
+        for (_, e) in &errors {
+            self.history.push(format!("    (failed) {e}"));
+        }
         Ok(())
+    }
+
+    /// The last sync, on a still world, ends every stream: each one's status is COMPLETE (the
+    /// one paged in a circle aside, which fails by design; `exit_rules` checked its error).
+    fn every_stream_completes(&self, messages: &[Message]) -> Result<(), String> {
+        let complete: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Trace {
+                    trace: Trace::StreamStatus { stream_status, .. },
+                } if stream_status.status == StreamStatusKind::Complete => {
+                    Some(stream_status.stream_descriptor.name.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<&str> = self
+            .shape
+            .streams
+            .iter()
+            .copied()
+            .filter(|s| Some(*s) != self.cycled && !complete.contains(s))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the last sync, on a still world, did not complete {missing:?}"
+            ))
+        }
     }
 
     /// The state file Airbyte would pass: the last STATE of each stream.
@@ -615,6 +751,30 @@ impl Sim {
         Ok(())
     }
 
+    /// The rows of `got` whose record the history deleted or merged away: of the stream or its
+    /// twin, or, for a child stream, its parent.
+    fn deleted(&self, def: &StreamDef, got: &BTreeMap<String, Row>) -> Vec<String> {
+        let history = self.schedule.history();
+        let gone = |stream: &str, id: &str| {
+            let r = crate::util::resource(stream);
+            history.iter().any(|c| {
+                matches!(c.op, Op::Delete | Op::Merge) && c.resource == r && id_of(&c.id) == id
+            })
+        };
+        let mut own = vec![def.name];
+        own.extend(def.archive.map(|a| a.twin));
+        got.iter()
+            .filter(|(key, row)| {
+                own.iter().any(|s| gone(s, key))
+                    || def.parent.is_some_and(|p| {
+                        let field = p.id_field.unwrap_or("id");
+                        p.streams.iter().any(|s| gone(s, &id_of(&row.body[field])))
+                    })
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
     /// The destination against the sandbox, stream by stream.
     fn compare(&self) -> Result<(), String> {
         let truth = Truth::of(self);
@@ -671,7 +831,14 @@ impl Sim {
                     }
                 }
             }
-            let differences = differences(name, &want, &got, &archived, &unseen);
+            // Where the API does not show deletes, the destination keeps a deleted row until a
+            // full refresh: a row Pipedrive does not hold is right only if it was deleted.
+            if DELETES_UNSEEN.contains(name) {
+                for key in self.deleted(def, &got) {
+                    unseen.insert(key, Row::of(def, &json!({})));
+                }
+            }
+            let differences = differences(&want, &got, &archived, &unseen);
             if !differences.is_empty() {
                 let _ = writeln!(report, "{name}: destination differs from Pipedrive:");
                 for d in differences.iter().take(6) {
@@ -762,13 +929,22 @@ fn skipped(messages: &[Message]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The documented error of a stream whose list kept changing under it (`paging::Offsets`).
+const LIST_CHANGED: &str = "the list changed under the sync";
+/// The documented error of a v2 list whose cursors go round in a circle.
+const CIRCLE: &str = "its pages go round in a circle";
+const SIGKILL: i32 = 9;
+
 /// What a run of the binary gave.
 struct BinaryRun {
     lines: Vec<String>,
+    /// Killed by the test with SIGKILL.
     killed: bool,
     /// Stopped after `RUNAWAY` requests.
     runaway: bool,
     status: Option<i32>,
+    /// The signal that ended the process, if one did.
+    signal: Option<i32>,
     stderr: String,
 }
 
@@ -962,15 +1138,18 @@ fn run_binary(
         killed: matches!(event, Event::Held),
         runaway: matches!(event, Event::Runaway),
         status: status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&status),
         stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
     }
 }
 
-/// A destination's view of one row.
+/// A destination's view of one row: the record whole (`emitted::comparable`), and what the
+/// test reads of it.
 #[derive(Clone, Debug, PartialEq)]
 struct Row {
     cursor: Option<DateTime<Utc>>,
     archived: bool,
+    body: Value,
 }
 
 impl Row {
@@ -978,6 +1157,7 @@ impl Row {
         Row {
             cursor: def.cursor.and_then(|c| time::of(record, c)),
             archived: record["is_archived"] == true,
+            body: comparable(record),
         }
     }
 }
@@ -1076,15 +1256,11 @@ impl Truth<'_> {
         Truth { sim, whole: true }
     }
 
-    /// The records of a top-level stream, as the connector writes them (v1 times rewritten).
+    /// The records of a top-level stream, as the connector writes them (`emitted`).
     fn records(&self, def: &StreamDef) -> Vec<Value> {
-        self.sim
-            .world
-            .sandbox
-            .dataset()
-            .records(resource(def.name))
+        emitted::served(&self.sim.world, def)
             .iter()
-            .map(|r| normalized(def, r))
+            .map(|r| as_emitted(def, r))
             .collect()
     }
 
@@ -1114,16 +1290,8 @@ impl Truth<'_> {
             }
             let pdef = streams::find(pname).unwrap();
             for p in self.records(pdef) {
-                for child in data.children(resource(def.name), &p["id"]) {
-                    let mut child = normalized(def, &child);
-                    if let Some(field) = parent.id_field {
-                        if child.get(field).is_none_or(Value::is_null) {
-                            child[field] = p["id"].clone();
-                        }
-                    }
-                    if let Some(field) = parent.time_field {
-                        child[field] = p[pdef.cursor.unwrap()].clone();
-                    }
+                for child in data.children(crate::util::resource(def.name), &p["id"]) {
+                    let child = child_as_emitted(def, pdef, &p, &child);
                     rows.insert(def.key_of(&child), Row::of(def, &child));
                 }
             }
@@ -1134,7 +1302,6 @@ impl Truth<'_> {
 
 /// How the destination's rows of `stream` differ from Pipedrive's, worst first.
 fn differences(
-    stream: &str,
     want: &BTreeMap<String, Row>,
     got: &BTreeMap<String, Row>,
     archived: &BTreeMap<String, Row>,
@@ -1144,22 +1311,24 @@ fn differences(
     for (key, row) in want {
         match got.get(key) {
             None => out.push(format!("{key}: missing (Pipedrive: {row})")),
-            Some(have) if have != row => {
+            Some(have) if (&have.cursor, have.archived) != (&row.cursor, row.archived) => {
                 out.push(format!("{key}: destination {have}, Pipedrive {row}"))
             }
+            Some(have) if have.body != row.body => out.push(format!(
+                "{key}: destination's record differs from Pipedrive's ({row}): {}",
+                emitted::differences(&have.body, &row.body).join("; ")
+            )),
             Some(_) => {}
         }
     }
-    if !DELETES_UNSEEN.contains(&stream) {
-        for (key, have) in got {
-            if have.archived && archived.get(key) == Some(have) || unseen.contains_key(key) {
-                continue;
-            }
-            if !want.contains_key(key) {
-                out.push(format!(
-                    "{key}: in the destination ({have}) but not in Pipedrive (deleted?)"
-                ));
-            }
+    for (key, have) in got {
+        if have.archived && archived.get(key) == Some(have) || unseen.contains_key(key) {
+            continue;
+        }
+        if !want.contains_key(key) {
+            out.push(format!(
+                "{key}: in the destination ({have}) but not in Pipedrive (deleted?)"
+            ));
         }
     }
     out

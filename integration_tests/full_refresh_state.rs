@@ -101,6 +101,8 @@ fn a_full_refresh_cut_after_a_checkpoint_resumes_without_loss() {
         let def = streams::find(&stream).unwrap();
         let cursor = def.cursor.unwrap();
         let complete: BTreeSet<String> = full.ids(&stream).into_iter().collect();
+        let whole = world.expected_records(&stream, START);
+        world.assert_exactly(&full, &stream, &whole);
         for (k, state) in list {
             let at = time::of(&state, FULL_REFRESH_FROM);
             // What a destination holds if the sync died right after message k.
@@ -118,6 +120,7 @@ fn a_full_refresh_cut_after_a_checkpoint_resumes_without_loss() {
             let file = world.file("cut.json", &entry.to_string());
             let resumed = world.read(START, &[&stream], "full_refresh", Some(&file));
             resumed.assert_ok();
+            world.assert_whole(&stream, &whole, &resumed.records(&stream));
             let after: BTreeSet<String> = resumed.ids(&stream).into_iter().collect();
             match at {
                 // A checkpoint: the rest from its second on, nothing before it again.

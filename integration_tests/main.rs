@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binary against the sandbox Pipedrive, read back as typed messages.
 
+mod emitted;
 mod util;
 
 mod bad_inputs;
@@ -21,6 +22,7 @@ mod parsers;
 mod progress;
 mod quiet_inputs;
 mod read;
+mod requests_sent;
 mod resilience;
 mod singer;
 mod snapshots;

@@ -70,10 +70,13 @@ fn capped(size: u64, cap: u64) -> World {
 /// A change to the CRM made with a page the sandbox just served.
 type Change = fn(&pipedrive_sandbox::World, &Value);
 
-/// Makes each change once, with the n-th page (counted from 1) its path serves.
-fn on_page(world: &World, pages: Vec<(&'static str, usize, Change)>) {
+/// Makes each change once, with the n-th page (counted from 1) its path serves. Gives the
+/// number of changes made so far: a test asserts that its changes happened.
+fn on_page(world: &World, pages: Vec<(&'static str, usize, Change)>) -> Arc<AtomicUsize> {
     let served: Arc<Vec<AtomicUsize>> =
         Arc::new(pages.iter().map(|_| AtomicUsize::new(0)).collect());
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&made);
     world.sandbox.on_request(move |w, s| {
         for (k, (path, nth, change)) in pages.iter().enumerate() {
             if s.request.path == *path
@@ -81,9 +84,11 @@ fn on_page(world: &World, pages: Vec<(&'static str, usize, Change)>) {
                 && served[k].fetch_add(1, Ordering::SeqCst) + 1 == *nth
             {
                 change(w, &serde_json::from_str(s.body).unwrap());
+                counter.fetch_add(1, Ordering::SeqCst);
             }
         }
     });
+    made
 }
 
 /// A sync, then the next incremental sync from its last STATE (after the clock moved on):
@@ -107,7 +112,7 @@ fn sync_twice(world: &World, streams: &[&str]) -> (Run, Run) {
 fn notes_edited_during_a_sync_shift_no_note_past_a_page_edge() {
     let world = capped(60, 5);
     let before = set(world.expected_ids("notes", START));
-    on_page(
+    let made = on_page(
         &world,
         vec![
             ("/v1/notes", 1, |w, page| {
@@ -119,6 +124,7 @@ fn notes_edited_during_a_sync_shift_no_note_past_a_page_edge() {
         ],
     );
     let (first, second) = sync_twice(&world, &["notes"]);
+    assert_eq!(made.load(Ordering::SeqCst), 2, "both notes were edited");
     let got: BTreeSet<String> = set(first.ids("notes"))
         .union(&set(second.ids("notes")))
         .cloned()
@@ -137,7 +143,7 @@ fn notes_edited_during_a_sync_shift_no_note_past_a_page_edge() {
 fn leads_edited_or_deleted_during_a_sync_shift_no_lead_past_a_page_edge() {
     let world = capped(60, 5);
     let before = set(world.expected_ids("leads", START));
-    on_page(
+    let made = on_page(
         &world,
         vec![
             ("/v1/leads", 1, |w, page| {
@@ -149,7 +155,14 @@ fn leads_edited_or_deleted_during_a_sync_shift_no_lead_past_a_page_edge() {
         ],
     );
     let (first, second) = sync_twice(&world, &["leads"]);
+    assert_eq!(made.load(Ordering::SeqCst), 2, "a lead edited, one deleted");
     let deleted = set(world.expected_ids("leads", START));
+    assert_eq!(deleted.len() + 1, before.len(), "one lead deleted");
+    assert_eq!(
+        second.ids("leads").len(),
+        1,
+        "the edited lead, once more in the next sync"
+    );
     let got: BTreeSet<String> = set(first.ids("leads"))
         .union(&set(second.ids("leads")))
         .cloned()
@@ -169,7 +182,7 @@ fn newest_first_lists_losing_a_record_during_a_sync_skip_no_other() {
     let world = capped(250, 5);
     let before_files = set(world.expected_ids("files", START));
     let before_archived = set(world.expected_ids("archived_leads", START));
-    on_page(
+    let made = on_page(
         &world,
         vec![
             ("/v1/files", 1, |w, page| {
@@ -184,6 +197,11 @@ fn newest_first_lists_losing_a_record_during_a_sync_skip_no_other() {
     let run = world.read(START, &["files", "archived_leads"], "incremental", None);
     run.assert_ok();
     world.sandbox.still();
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        2,
+        "a file and an archived lead deleted"
+    );
     for (stream, before) in [("files", before_files), ("archived_leads", before_archived)] {
         let now = set(world.expected_ids(stream, START));
         assert_eq!(now.len() + 1, before.len(), "{stream}: one record deleted");
@@ -312,7 +330,7 @@ fn a_sync_resumed_from_any_lead_checkpoint_loses_no_lead_of_its_second() {
 #[test]
 fn a_product_deleted_during_a_sync_costs_only_its_own_variations() {
     let world = World::new(80);
-    on_page(
+    let made = on_page(
         &world,
         vec![("/api/v2/products", 1, |w, page| {
             w.delete(Resource::Products, &page["data"][0]["id"]);
@@ -321,6 +339,7 @@ fn a_product_deleted_during_a_sync_costs_only_its_own_variations() {
     let run = world.read(START, &["product_variations"], "incremental", None);
     run.assert_ok();
     world.sandbox.still();
+    assert_eq!(made.load(Ordering::SeqCst), 1, "a product deleted");
     complete(&run, "product_variations");
     let expected = set(world.expected_ids("product_variations", START));
     assert!(expected.len() > 50);

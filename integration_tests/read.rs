@@ -25,13 +25,13 @@ fn full_sync_returns_exactly_the_sandbox_records() {
     let run = world.read(START, &default_streams(), "full_refresh", None);
     run.assert_ok();
     for def in STREAMS.iter().filter(|d| d.default) {
-        let expected = world.expected_ids(def.name, START);
+        let expected = world.expected_records(def.name, START);
         assert!(
             !expected.is_empty(),
             "{}: the sandbox serves no records",
             def.name
         );
-        assert_eq!(run.ids(def.name), expected, "{}", def.name);
+        world.assert_exactly(&run, def.name, &expected);
         assert_no_duplicates(&run, def.name);
     }
     // Deleted deals are part of the extract.
@@ -66,12 +66,12 @@ fn per_parent_streams_return_exactly_the_children() {
     let run = world.read(START, &per_parent, "full_refresh", None);
     run.assert_ok();
     for name in per_parent {
-        let expected = world.expected_ids(name, START);
+        let expected = world.expected_records(name, START);
         assert!(
             !expected.is_empty(),
             "{name}: the sandbox serves no records"
         );
-        assert_eq!(run.ids(name), expected, "{name}");
+        world.assert_exactly(&run, name, &expected);
         assert_no_duplicates(&run, name);
     }
     for c in run.records("deal_changelog") {
@@ -79,16 +79,46 @@ fn per_parent_streams_return_exactly_the_children() {
     }
 }
 
+/// The README's stream table: each stream with its endpoint, and whether its notes say "not
+/// default". What the user reads, independent of the stream table's `default` flag.
+fn readme_streams() -> Vec<(String, String, bool)> {
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("\n## Streams\n")
+        .nth(1)
+        .expect("a Streams section");
+    table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| stream "))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells[0].trim_start_matches("| ").trim_end_matches(" ⤷");
+            let path = cells.get(1)?.trim_matches('`');
+            path.starts_with('/').then(|| {
+                let default = !l.contains("not default");
+                (name.to_string(), path.to_string(), default)
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn the_default_catalog_leaves_out_per_parent_streams() {
+    let documented = readme_streams();
+    assert_eq!(documented.len(), STREAMS.len(), "one README row per stream");
+    // Those it leaves out cost one request per parent record (per user or per role, few, do
+    // not count).
+    for (name, path, default) in &documented {
+        assert!(*default || path.contains('{'), "{name} ({path})");
+    }
     let world = World::new(60);
     let run = world.read_all(START, None);
     run.assert_ok();
-    for def in STREAMS {
-        let read = run.messages.iter().any(|m| matches!(m, Message::Trace { trace: Trace::StreamStatus { stream_status, .. } } if stream_status.stream_descriptor.name == def.name));
-        assert_eq!(read, def.default, "{}", def.name);
+    for (name, _, default) in &documented {
+        let read = run.messages.iter().any(|m| matches!(m, Message::Trace { trace: Trace::StreamStatus { stream_status, .. } } if stream_status.stream_descriptor.name == *name));
+        assert_eq!(read, *default, "{name}: read without a catalog");
     }
-    assert!(!streams::find("deal_changelog").unwrap().default);
+    assert!(documented.iter().filter(|d| !d.2).count() >= 4);
 }
 
 #[test]
@@ -118,11 +148,7 @@ fn fan_out_asks_for_a_hundred_deals_per_request() {
             deals.div_ceil(100) + archived.div_ceil(100),
             "{path}"
         );
-        assert_eq!(
-            run.ids(stream),
-            world.expected_ids(stream, START),
-            "{stream}"
-        );
+        world.assert_exactly(&run, stream, &world.expected_records(stream, START));
         for r in log.iter().filter(|r| r.path == path) {
             let ids = &r.query.iter().find(|(k, _)| k == "deal_ids").unwrap().1;
             assert!(ids.split(',').count() <= 100);
@@ -168,10 +194,10 @@ fn child_streams_ride_along_their_parents_which_are_listed_once() {
         );
     }
     for stream in streams {
-        assert_eq!(
-            run.ids(stream),
-            world.expected_incremental_ids(stream, START),
-            "{stream}"
+        world.assert_exactly(
+            &run,
+            stream,
+            &world.expected_incremental_records(stream, START),
         );
     }
     // However the streams interleave, each one's records all come before its last STATE.
@@ -203,6 +229,10 @@ fn a_cut_sync_of_parents_and_riders_resumes_without_loss() {
     let streams = ["deals", "archived_deals", "deal_installments"];
     let full = world.read(START, &streams, "incremental", None);
     full.assert_ok();
+    let whole: BTreeMap<&str, Vec<(String, serde_json::Value)>> = streams
+        .iter()
+        .map(|s| (*s, world.expected_incremental_records(s, START)))
+        .collect();
     let mut cuts = 0;
     for (k, m) in full.messages.iter().enumerate() {
         if !matches!(m, Message::State { .. }) {
@@ -232,6 +262,7 @@ fn a_cut_sync_of_parents_and_riders_resumes_without_loss() {
         let resumed = world.read(START, &streams, "incremental", Some(&state_file));
         resumed.assert_ok();
         for stream in streams {
+            world.assert_whole(stream, &whole[stream], &resumed.records(stream));
             let union: BTreeSet<String> = before
                 .remove(stream)
                 .unwrap_or_default()
@@ -281,12 +312,7 @@ fn admin_only_streams_denied_are_skipped_and_the_rest_is_intact() {
             assert!(warned && run.records(def.name).is_empty(), "{}", def.name);
         } else {
             assert!(!warned, "{}", def.name);
-            assert_eq!(
-                run.ids(def.name),
-                world.expected_ids(def.name, START),
-                "{}",
-                def.name
-            );
+            world.assert_exactly(&run, def.name, &world.expected_records(def.name, START));
         }
     }
 }
@@ -394,9 +420,9 @@ fn start_date_filters_every_stream() {
     let mid_t = time::parse(mid).unwrap();
     let mut filtered_somewhere = false;
     for def in STREAMS {
-        let expected = world.expected_ids(def.name, mid);
+        let expected = world.expected_records(def.name, mid);
         filtered_somewhere |= expected.len() < world.expected_ids(def.name, START).len();
-        assert_eq!(run.ids(def.name), expected, "{}", def.name);
+        world.assert_exactly(&run, def.name, &expected);
         if let Some(c) = def.cursor {
             for r in run.records(def.name) {
                 if let Some(t) = time::of(r, c) {
@@ -577,6 +603,10 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
     let streams_under_test = ["deals", "notes", "leads", "files", "products"];
     let full = world.read(START, &streams_under_test, "incremental", None);
     full.assert_ok();
+    let whole: BTreeMap<String, Vec<(String, serde_json::Value)>> = streams_under_test
+        .iter()
+        .map(|s| (s.to_string(), world.expected_incremental_records(s, START)))
+        .collect();
     let mut cuts = 0;
     for (k, m) in full.messages.iter().enumerate() {
         let Message::State { state } = m else {
@@ -599,6 +629,7 @@ fn a_sync_cut_after_any_checkpoint_resumes_without_loss() {
         );
         let resumed = world.read(START, &[&stream], "incremental", Some(&state_file));
         resumed.assert_ok();
+        world.assert_whole(&stream, &whole[&stream], &resumed.records(&stream));
         let after: BTreeSet<String> = resumed.ids(&stream).into_iter().collect();
         let expected: BTreeSet<String> = world
             .expected_incremental_ids(&stream, START)
@@ -653,10 +684,11 @@ fn a_stream_the_user_may_not_read_is_skipped_with_a_warning() {
         let warned = run.messages.iter().any(|m| matches!(m, Message::Log { log } if log.level == LogLevel::Warn && log.message.contains(&format!("stream {skipped} skipped"))));
         assert!(warned, "{skipped}: no warning in {:#?}", run.logs());
     }
-    assert_eq!(
-        run.ids("deals"),
-        world.expected_incremental_ids("deals", START),
-        "other streams are intact"
+    // Other streams are intact.
+    world.assert_exactly(
+        &run,
+        "deals",
+        &world.expected_incremental_records("deals", START),
     );
 }
 
@@ -666,9 +698,10 @@ fn incremental_on_a_stream_without_cursor_runs_as_full_refresh() {
     let state = world.file("s.json", "[]");
     let run = world.read(START, &["currencies"], "incremental", Some(&state));
     run.assert_ok();
-    assert_eq!(
-        run.ids("currencies"),
-        world.expected_ids("currencies", START)
+    world.assert_exactly(
+        &run,
+        "currencies",
+        &world.expected_records("currencies", START),
     );
     assert!(run
         .logs()

@@ -15,22 +15,26 @@ use crate::util::{catalog, World, START};
 #[derive(Default)]
 struct Committed {
     records: BTreeMap<String, BTreeSet<String>>,
+    /// Every record committed, whole, per stream.
+    bodies: BTreeMap<String, Vec<serde_json::Value>>,
     states: BTreeMap<String, serde_json::Value>,
 }
 
 impl Committed {
     fn take(&mut self, lines: &[String]) {
-        let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut pending: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
         for line in lines {
             match serde_json::from_str::<Message>(line).expect("a protocol message") {
                 Message::Record { record } => {
-                    let key = streams::find(&record.stream).unwrap().key_of(&record.data);
-                    pending.entry(record.stream).or_default().push(key);
+                    pending.entry(record.stream).or_default().push(record.data);
                 }
                 Message::State { state } => {
                     let name = state.stream_name().unwrap().to_string();
-                    let keys = pending.remove(&name).unwrap_or_default();
+                    let records = pending.remove(&name).unwrap_or_default();
+                    let def = streams::find(&name).unwrap();
+                    let keys = records.iter().map(|r| def.key_of(r));
                     self.records.entry(name.clone()).or_default().extend(keys);
+                    self.bodies.entry(name.clone()).or_default().extend(records);
                     self.states
                         .insert(name, serde_json::to_value(&state).unwrap());
                 }
@@ -94,6 +98,10 @@ fn killed_at_arbitrary_points_and_resumed_loses_nothing() {
         None,
     );
     let total = full.len();
+    let whole: BTreeMap<&str, Vec<(String, serde_json::Value)>> = selected
+        .iter()
+        .map(|s| (*s, world.expected_incremental_records(s, START)))
+        .collect();
     for seed in 1u64..=4 {
         let mut committed = Committed::default();
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -125,6 +133,8 @@ fn killed_at_arbitrary_points_and_resumed_loses_nothing() {
                 .collect();
             let got = committed.records.get(stream).cloned().unwrap_or_default();
             assert_eq!(got, expected, "seed {seed}: {stream} lost records");
+            let bodies = committed.bodies.get(stream).cloned().unwrap_or_default();
+            world.assert_whole(stream, &whole[stream], &bodies.iter().collect::<Vec<_>>());
         }
     }
 }

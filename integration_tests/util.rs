@@ -110,52 +110,13 @@ impl World {
     }
 
     /// The keys of the records the sandbox holds for `stream`, updated at or after `since`; for
-    /// a child stream, the children of the parents updated at or after `since`.
+    /// a child stream, the children of the parents updated at or after `since`
+    /// (`expected_records`, in `emitted.rs`, holds the records whole).
     pub fn expected_ids(&self, stream: &str, since: &str) -> Vec<String> {
-        let since = time::parse(since).unwrap();
-        let def = streams::find(stream).unwrap();
-        let data = self.sandbox.dataset();
-        let recent = |d: &streams::StreamDef, r: &Value| {
-            let r = normalized(d, r);
-            d.cursor
-                .and_then(|c| time::of(&r, c))
-                .is_none_or(|t| t >= since)
-        };
-        let mut ids: Vec<String> = match def.parent {
-            None => data
-                .records(resource(stream))
-                .iter()
-                .filter(|r| recent(def, r))
-                .map(|r| def.key_of(r))
-                .collect(),
-            Some(parent) => {
-                let mut ids = Vec::new();
-                for pname in parent.streams {
-                    let pdef = streams::find(pname).unwrap();
-                    for p in data
-                        .records(resource(pname))
-                        .iter()
-                        .filter(|p| recent(pdef, p))
-                    {
-                        for child in data.children(resource(stream), &p["id"]) {
-                            let mut child = normalized(def, &child);
-                            if let Some(field) = parent.id_field {
-                                if child.get(field).is_none_or(Value::is_null) {
-                                    child[field] = p["id"].clone();
-                                }
-                            }
-                            if parent.time_field.is_none() && !recent(def, &child) {
-                                continue;
-                            }
-                            ids.push(def.key_of(&child));
-                        }
-                    }
-                }
-                ids
-            }
-        };
-        ids.sort();
-        ids
+        self.expected_records(stream, since)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
     }
 
     /// What an incremental sync of `stream` from `since` emits: `expected_ids`, and for a stream

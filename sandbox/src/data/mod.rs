@@ -189,7 +189,13 @@ impl Dataset {
     /// order. For a child collection: the children of every parent, parent by parent. For a
     /// field-definitions list: the definitions as served without optional namespaces.
     pub fn records(&self, r: Resource) -> Vec<Value> {
-        if let Some(definitions) = self.definitions(r, &[]) {
+        self.records_including(r, &[])
+    }
+
+    /// `records` as served to a request whose `include_fields` names `include`: the
+    /// include-only properties of v2 lists, a field-definitions list's optional namespaces.
+    pub fn records_including(&self, r: Resource, include: &[&str]) -> Vec<Value> {
+        if let Some(definitions) = self.definitions(r, include) {
             return definitions;
         }
         if let Some(parent) = Dataset::parent(r) {
@@ -203,6 +209,7 @@ impl Dataset {
                 .map(|s| s.to_string())
                 .collect(),
         );
+        q.include = include.iter().map(|s| s.to_string()).collect();
         self.page(r, &q, Start::First, usize::MAX).records
     }
 

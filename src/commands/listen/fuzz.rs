@@ -121,6 +121,18 @@ fn input() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
         // A head that never ends.
         (1usize..3 * MAX_HEAD)
             .prop_map(|n| [b"POST / HTTP/1.1\r\nX: ".to_vec(), vec![b'a'; n]].concat()),
+        // A body at the cap, just under or just over it, and whatever comes after.
+        (
+            payload(),
+            0usize..2048,
+            proptest::collection::vec(any::<u8>(), 0..600)
+        )
+            .prop_map(|(body, around, after)| {
+                let len = MAX_BODY - 1024 + around;
+                let mut body = body;
+                body.resize(len.max(body.len()), b' ');
+                [request(AUTH, &body), after].concat()
+            }),
     ];
     (bytes, proptest::collection::vec(1usize..600, 1..40))
 }
@@ -176,7 +188,17 @@ fn check((bytes, sizes): (Vec<u8>, Vec<usize>)) -> Result<(), TestCaseError> {
     }
     if let Ending::Delivered(status) = ending {
         prop_assert!(matches!(status, 200 | 400), "{}", status);
-        prop_assert!(read <= MAX_HEAD + MAX_BODY);
+        // Not a byte of body past the cap, whatever the head said.
+        let head = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(MAX_HEAD, |at| at + 4);
+        prop_assert!(
+            read <= head + MAX_BODY,
+            "{} bytes read, a head of {}",
+            read,
+            head
+        );
     } else {
         prop_assert!(read <= MAX_HEAD, "{} bytes read without a delivery", read);
     }
