@@ -19,5 +19,6 @@ mod progress;
 mod read;
 mod resilience;
 mod singer;
+mod singer_tables;
 mod snapshots;
 mod webhooks;

@@ -125,6 +125,13 @@ pub struct RawConfig {
         extend("airbyte_secret" = true, "order" = 9)
     )]
     pub webhook_password: Option<String>,
+
+    #[schemars(
+        title = "Emit ACTIVATE_VERSION messages (Singer)",
+        description = "Singer mode only: each full-table stream's records carry a table version, and once the stream has been read whole an ACTIVATE_VERSION message tells the target that this version is the whole table (targets such as target-postgres then delete, or mark deleted, the rows of older versions). Never sent by a stream that failed or was cut short. Default true.",
+        extend("order" = 13)
+    )]
+    pub emit_activate_version_messages: Option<bool>,
 }
 
 /// The user's caps on the tokens a sync spends (the HTTP client keeps to them). Both unset: no
@@ -200,6 +207,8 @@ pub struct Config {
     pub token_caps: TokenCaps,
     /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
     pub webhook_auth: Option<(String, ApiKey)>,
+    /// Singer: full-table streams are versioned and activated (`ACTIVATE_VERSION`).
+    pub emit_activate_version_messages: bool,
 }
 
 impl Config {
@@ -306,6 +315,7 @@ impl Config {
                     "`webhook_user` and `webhook_password` go together: a user without ':' and a password of at least 12 characters"
                 ),
             },
+            emit_activate_version_messages: raw.emit_activate_version_messages.unwrap_or(true),
         })
     }
 }
