@@ -131,7 +131,9 @@ fn step(sandbox: &Sandbox, n: u32) -> Vec<String> {
                 .expect("the field added in step 1");
             let key = added["field_code"].as_str().expect("a key").to_string();
             sandbox.rename_field(Resource::DealFields, &key, "Warehouse rating");
-            did(format!("rename deal custom field {key} to \"Warehouse rating\""));
+            did(format!(
+                "rename deal custom field {key} to \"Warehouse rating\""
+            ));
             let deals = live(sandbox, Resource::Deals);
             for id in &deals[60..63] {
                 sandbox.touch(Resource::Deals, id);
