@@ -69,7 +69,8 @@ trap stop_pg EXIT
 "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE warehouse" >/dev/null
 
 # --- the connector and the world --------------------------------------------------------------
-(cd "$ROOT" && cargo build --release --locked --bin source-pipedrive --example warehouse_world) >&2
+(cd "$ROOT" && cargo build --release --locked --bin source-pipedrive &&
+  cargo build --release --locked -p pipedrive-sandbox --example warehouse_world) >&2
 
 export WH_WORK="$WORK" WH_BIN="$ROOT/target/release/source-pipedrive" WH_PGPORT="$PGPORT"
 export WH_WORLD_BIN="$ROOT/target/release/examples/warehouse_world"

@@ -14,8 +14,8 @@ pub struct Window {
     pub start: DateTime<Utc>,
     pub lower: DateTime<Utc>,
     pub upper: Option<DateTime<Utc>>,
-    /// Whether an incremental window starts from a saved cursor (false on the stream's first
-    /// sync, whose destination holds nothing of it yet).
+    /// Whether the stream's sync starts from a saved state (a cursor, or a full refresh's
+    /// sentinel): false on its first sync, whose destination holds nothing of it yet.
     pub from_state: bool,
 }
 

@@ -1,4 +1,4 @@
-//! The changing world of the warehouse suite (`integration_tests/warehouse/run.sh`): the sandbox
+//! The changing world of the connector's warehouse suite (`integration_tests/warehouse/run.sh`): the sandbox
 //! Pipedrive on loopback, and, between two syncs, a step of changes made to it, as salespeople
 //! and admins would: edits, inserts, deletes, archives and un-archives, merges, a custom field
 //! added then renamed, records of full-table streams deleted. Each step is the same for the same
