@@ -9,7 +9,9 @@
 # Installs PostgreSQL from Debian if missing and starts its own server on loopback (data under
 # target/warehouse/pg, a free port); virtual environments with pinned versions go under
 # target/warehouse/venvs (reused). Ends with `N passed, N failed`; exits non-zero on a failure.
-# Knobs: WH_SIZE (records per main resource, default 150), WH_PYTHON (default python3.11).
+# Knobs: WH_SIZE (records per main resource, default 150), WH_PYTHON (default python3.11),
+# WH_LOADERS (a comma list of meltano-postgres, meltano-duckdb, pyairbyte-duckdb,
+# pyairbyte-postgres; default all).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +23,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 MELTANO_VERSION=4.4.1
 TARGET_POSTGRES_VERSION=0.8.1   # meltanolabs-target-postgres
 TARGET_DUCKDB_VERSION=0.8.0
+TARGET_DUCKDB_DUCKDB_VERSION=1.1.3
 PYAIRBYTE_VERSION=0.71.3
 
 export AIRBYTE_OFFLINE_MODE=1 DO_NOT_TRACK=1 NO_LIVE_PROGRESS=1 MELTANO_SEND_ANONYMOUS_USAGE_STATS=false
@@ -30,22 +33,26 @@ mkdir -p "$WORK/venvs"
 rm -rf "$WORK/run" "$WORK/data" "$WORK/meltano-project"
 mkdir -p "$WORK/run" "$WORK/data"
 
-ensure_venv() { # name, dist, version, pip spec
-  local venv="$WORK/venvs/$1"
-  if [[ -x "$venv/bin/python" ]] &&
-    "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null; then
+ensure_venv() { # name, pins (dist==version ...): reused while it holds every pin
+  local name=$1 venv="$WORK/venvs/$1"
+  shift
+  if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "
+import importlib.metadata as m, sys
+sys.exit(any(m.version(d) != v for d, v in (p.split('==') for p in sys.argv[1:])))" "$@" 2>/dev/null; then
     return
   fi
-  echo "creating venv $1 ($4)" >&2
+  echo "creating venv $name ($*)" >&2
   rm -rf "$venv"
   "$PY" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >"$WORK/venvs/$1.log" 2>&1
-  "$venv/bin/pip" install "$4" >>"$WORK/venvs/$1.log" 2>&1 || { tail -n 30 "$WORK/venvs/$1.log" >&2; exit 1; }
+  "$venv/bin/pip" install -q --upgrade pip >"$WORK/venvs/$name.log" 2>&1
+  "$venv/bin/pip" install "$@" >>"$WORK/venvs/$name.log" 2>&1 || { tail -n 30 "$WORK/venvs/$name.log" >&2; exit 1; }
 }
-ensure_venv meltano meltano "$MELTANO_VERSION" "meltano==$MELTANO_VERSION"
-ensure_venv target-postgres meltanolabs-target-postgres "$TARGET_POSTGRES_VERSION" "meltanolabs-target-postgres==$TARGET_POSTGRES_VERSION"
-ensure_venv target-duckdb target-duckdb "$TARGET_DUCKDB_VERSION" "target-duckdb==$TARGET_DUCKDB_VERSION"
-ensure_venv pyairbyte airbyte "$PYAIRBYTE_VERSION" "airbyte==$PYAIRBYTE_VERSION"
+ensure_venv meltano "meltano==$MELTANO_VERSION"
+ensure_venv target-postgres "meltanolabs-target-postgres==$TARGET_POSTGRES_VERSION"
+# DuckDB 2's CSV sniffer takes the first row of target-duckdb's COPY for a header (one row lost
+# per batch): target-duckdb 0.8.0 with the DuckDB of its time.
+ensure_venv target-duckdb "target-duckdb==$TARGET_DUCKDB_VERSION" "duckdb==$TARGET_DUCKDB_DUCKDB_VERSION"
+ensure_venv pyairbyte "airbyte==$PYAIRBYTE_VERSION"
 
 # --- PostgreSQL: Debian's, our own cluster on loopback ---------------------------------------
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
@@ -75,7 +82,11 @@ trap stop_pg EXIT
 export WH_WORK="$WORK" WH_BIN="$ROOT/target/release/source-pipedrive" WH_PGPORT="$PGPORT"
 export WH_WORLD_BIN="$ROOT/target/release/examples/warehouse_world"
 START=$(date +%s)
-"$WORK/venvs/pyairbyte/bin/python" "$HERE/warehouse.py" 2>"$WORK/run/warehouse.stderr" | tee "$WORK/run/warehouse.log"
-status=${PIPESTATUS[0]}
+# The checks and the closing lines on the terminal; everything (PyAirbyte's own output too) in
+# target/warehouse/run/warehouse.log.
+status=0
+"$WORK/venvs/pyairbyte/bin/python" "$HERE/warehouse.py" >"$WORK/run/warehouse.log" 2>&1 || status=$?
+grep -aE '^(\[(PASS|FAIL)\]|--- step|facts:|syncs:|[0-9]+ passed, [0-9]+ failed)' "$WORK/run/warehouse.log" ||
+  tail -n 40 "$WORK/run/warehouse.log"
 echo "warehouse suite: $(($(date +%s) - START)) s" >&2
 exit "$status"

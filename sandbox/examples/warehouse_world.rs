@@ -6,7 +6,7 @@
 //!
 //! Reads commands on stdin, one a line, and answers each with one JSON line on stdout:
 //! `config` (the connector config for this sandbox), `step N` (makes step N's changes; says
-//! which), `quit`.
+//! which), `archive archived_deals` (the ids that archive serves now), `quit`.
 
 use std::io::{BufRead, Write};
 
@@ -39,6 +39,22 @@ fn main() {
                 "custom_field_names": "name",
             }),
             ["step", n] => json!({ "changes": step(&sandbox, n.parse().expect("a step number")) }),
+            // The ids an archive list serves now, deleted ones too: what an archived stream's
+            // table may hold after a first sync.
+            ["archive", name] => {
+                let r = match *name {
+                    "archived_deals" => Resource::ArchivedDeals,
+                    "archived_projects" => Resource::ArchivedProjects,
+                    _ => Resource::ArchivedLeads,
+                };
+                let ids: Vec<Value> = sandbox
+                    .dataset()
+                    .records(r)
+                    .into_iter()
+                    .map(|x| x["id"].clone())
+                    .collect();
+                json!({ "ids": ids })
+            }
             ["quit"] => break,
             _ => json!({ "error": format!("unknown command {line:?}") }),
         };
