@@ -25,5 +25,6 @@ mod read;
 mod requests_sent;
 mod resilience;
 mod singer;
+mod singer_tables;
 mod snapshots;
 mod webhooks;

@@ -178,12 +178,13 @@ fn child_streams_ride_along_their_parents_which_are_listed_once() {
         .dataset()
         .records(Resource::ArchivedDeals)
         .len();
-    // Each list is read by its own stream and once more by the other stream of the pair, which
-    // follows archives that way; riders add no listing of their own.
+    // Each list is read by its own stream, and the archive once more by the live stream, which
+    // follows archives that way (a first sync of the archived stream does not read the live
+    // list: it would delete what its destination never held); riders add no listing of their own.
     assert_eq!(
         count("/api/v2/deals"),
-        2 * deals.div_ceil(500),
-        "deals listed once per stream of the pair"
+        deals.div_ceil(500),
+        "deals listed once"
     );
     assert_eq!(count("/api/v2/deals/archived"), 2 * archived.div_ceil(500));
     for path in ["/api/v2/deals/products", "/api/v2/deals/installments"] {
@@ -273,6 +274,21 @@ fn a_cut_sync_of_parents_and_riders_resumes_without_loss() {
                 .expected_incremental_ids(stream, START)
                 .into_iter()
                 .collect();
+            if stream == "archived_deals" {
+                // Resumed from a cursor, the archived stream also writes the live deals changed
+                // since it (as deletions); the first sync wrote none.
+                let live: BTreeSet<String> =
+                    world.expected_ids("deals", START).into_iter().collect();
+                assert!(
+                    union.is_superset(&expected),
+                    "{stream}: cut after message {k} loses records"
+                );
+                assert!(
+                    union.difference(&expected).all(|id| live.contains(id)),
+                    "{stream}: {k}"
+                );
+                continue;
+            }
             assert_eq!(
                 union, expected,
                 "{stream}: cut after message {k} loses records"

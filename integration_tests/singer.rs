@@ -152,6 +152,7 @@ fn sync_resume_and_schemas() {
                 stream,
                 record,
                 time_extracted,
+                ..
             } => {
                 assert!(
                     schema_seen.contains(stream),
@@ -177,6 +178,9 @@ fn sync_resume_and_schemas() {
             Message::State { value } => {
                 states += 1;
                 assert!(value["bookmarks"].is_object());
+            }
+            Message::ActivateVersion { stream, .. } => {
+                assert_eq!(stream, "currencies", "full-table streams only");
             }
         }
     }
@@ -240,7 +244,7 @@ fn about_describes_the_tap() {
     assert_eq!(about["name"], "source-pipedrive");
     assert_eq!(
         about["capabilities"],
-        json!(["catalog", "discover", "state", "about"])
+        json!(["catalog", "discover", "state", "about", "activate-version"])
     );
     assert_eq!(
         about["settings"]["properties"]["api_key"]["airbyte_secret"],

@@ -159,6 +159,13 @@ pub struct RawConfig {
         extend("order" = 15)
     )]
     pub config_update_path: Option<String>,
+
+    #[schemars(
+        title = "Emit ACTIVATE_VERSION messages (Singer)",
+        description = "Singer mode only: each full-table stream's records carry a table version, and once the stream has been read whole an ACTIVATE_VERSION message tells the target that this version is the whole table (targets such as target-postgres then delete, or mark deleted, the rows of older versions). Never sent by a stream that failed or was cut short. Default true.",
+        extend("order" = 16)
+    )]
+    pub emit_activate_version_messages: Option<bool>,
 }
 
 /// How requests authenticate.
@@ -243,6 +250,8 @@ pub struct Config {
     pub token_caps: TokenCaps,
     /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
     pub webhook_auth: Option<(String, ApiKey)>,
+    /// Singer: full-table streams are versioned and activated (`ACTIVATE_VERSION`).
+    pub emit_activate_version_messages: bool,
 }
 
 impl Config {
@@ -371,6 +380,7 @@ impl Config {
                     "`webhook_user` and `webhook_password` go together: a user without ':' and a password of at least 12 characters"
                 ),
             },
+            emit_activate_version_messages: raw.emit_activate_version_messages.unwrap_or(true),
         })
     }
 }

@@ -48,6 +48,12 @@ pub struct Singer {
     pub streams: HashMap<String, SingerStream>,
     pub bookmarks: Map<String, Value>,
     schema_sent: HashSet<String>,
+    /// The table version of each full-table stream this run (`ACTIVATE_VERSION`), on its
+    /// every record; none when the convention is off.
+    versions: HashMap<String, u64>,
+    /// Full-table streams with no version saved (their first run): activated before their
+    /// first record too, as tap-postgres does, so the table is there from the start.
+    first_runs: HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -65,7 +71,52 @@ impl Singer {
             streams,
             bookmarks,
             schema_sent: HashSet::new(),
+            versions: HashMap::new(),
+            first_runs: HashSet::new(),
         }
+    }
+
+    /// Versions `full_tables` with `version`: their records carry it, and each is activated
+    /// once read whole (`Output::activate_version`). A stream whose bookmark holds no
+    /// `version` yet is activated before its first record as well.
+    pub fn versioned(mut self, full_tables: &[&str], version: u64) -> Singer {
+        for &stream in full_tables {
+            let saved = self.bookmarks.get(stream).and_then(|b| b.get("version"));
+            if saved.is_none() {
+                self.first_runs.insert(stream.to_string());
+            }
+            self.versions.insert(stream.to_string(), version);
+        }
+        self
+    }
+
+    /// The SCHEMA of `stream`, once; then, on a full-table stream's first run, its first
+    /// ACTIVATE_VERSION.
+    fn open(&mut self, stream: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        if self.schema_sent.contains(stream) {
+            return Ok(());
+        }
+        if let Some(info) = self.streams.get(stream) {
+            let schema = singer::Message::Schema {
+                stream: stream.to_string(),
+                schema: info.schema.clone(),
+                key_properties: info.key_properties.clone(),
+                bookmark_properties: info.replication_key.iter().cloned().collect(),
+            };
+            serde_json::to_writer(&mut *buf, &schema)?;
+            buf.push(b'\n');
+        }
+        self.schema_sent.insert(stream.to_string());
+        if let (Some(&version), true) = (self.versions.get(stream), self.first_runs.remove(stream))
+        {
+            let activate = singer::Message::ActivateVersion {
+                stream: stream.to_string(),
+                version,
+            };
+            serde_json::to_writer(&mut *buf, &activate)?;
+            buf.push(b'\n');
+        }
+        Ok(())
     }
 }
 
@@ -213,23 +264,14 @@ impl Output {
         };
         let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
         let singer = &mut *guard;
-        let info = singer.streams.get(stream);
         if !singer.schema_sent.contains(stream) {
-            if let Some(info) = info {
-                let schema = singer::Message::Schema {
-                    stream: stream.to_string(),
-                    schema: info.schema.clone(),
-                    key_properties: info.key_properties.clone(),
-                    bookmark_properties: info.replication_key.iter().cloned().collect(),
-                };
-                serde_json::to_writer(&mut self.buf, &schema)?;
-                self.buf.push(b'\n');
-                // Out before the lock is let go: another handle that finds the SCHEMA sent may
-                // write this stream's records at once, and they must not overtake it.
-                self.drain()?;
-            }
-            singer.schema_sent.insert(stream.to_string());
+            singer.open(stream, &mut self.buf)?;
+            // Out before the lock is let go: another handle that finds the SCHEMA sent may
+            // write this stream's records at once, and they must not overtake it.
+            self.drain()?;
         }
+        let version = singer.versions.get(stream).copied();
+        let info = singer.streams.get(stream);
         // Only what the catalog deselected is copied out: most streams have nothing to drop.
         let projected = info.filter(|i| !i.deselected.is_empty()).map(|i| {
             let mut r = serde_json::to_value(data).unwrap_or(Value::Null);
@@ -250,6 +292,7 @@ impl Output {
                     kind: "RECORD",
                     stream,
                     record,
+                    version,
                     time_extracted: &time_extracted,
                 },
             )?,
@@ -259,6 +302,7 @@ impl Output {
                     kind: "RECORD",
                     stream,
                     record: data,
+                    version,
                     time_extracted: &time_extracted,
                 },
             )?,
@@ -290,6 +334,37 @@ impl Output {
                 }),
             },
         })?;
+        self.flush()
+    }
+
+    /// A full-table stream read whole, in Singer with versions on: its ACTIVATE_VERSION (after
+    /// its SCHEMA, sent now if it had no record), then a STATE keeping the version. Never
+    /// called for a stream that failed, was cut short or skipped: the target would delete the
+    /// rows the read did not bring.
+    pub fn activate_version(&mut self, stream: &str) -> io::Result<()> {
+        let Some(shared) = self.singer.clone() else {
+            return Ok(());
+        };
+        let mut singer = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(&version) = singer.versions.get(stream) else {
+            return Ok(());
+        };
+        // Already activated before its records (a first run): no second one at the start.
+        singer.first_runs.remove(stream);
+        singer.open(stream, &mut self.buf)?;
+        let activate = singer::Message::ActivateVersion {
+            stream: stream.to_string(),
+            version,
+        };
+        serde_json::to_writer(&mut self.buf, &activate)?;
+        self.buf.push(b'\n');
+        singer.bookmarks.insert(
+            stream.to_string(),
+            serde_json::json!({ "version": version }),
+        );
+        let value = serde_json::json!({ "bookmarks": singer.bookmarks });
+        serde_json::to_writer(&mut self.buf, &singer::Message::State { value })?;
+        self.end()?;
         self.flush()
     }
 

@@ -12,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
-RUN = Path(os.environ.get("RC_RUN", "/work/main/target/real-clients/run"))
-BIN = Path(os.environ.get("RC_BIN", "/work/main/target/release/source-pipedrive"))
+# Defaults: the checkout this file lies in (run.sh sets both).
+ROOT = Path(__file__).resolve().parents[2]
+RUN = Path(os.environ.get("RC_RUN", ROOT / "target/real-clients/run"))
+BIN = Path(os.environ.get("RC_BIN", ROOT / "target/release/source-pipedrive"))
 CONFIG = RUN / "config.json"
 REFERENCE = RUN / "reference.jsonl"
 

@@ -24,7 +24,7 @@ import yaml
 from common import BIN, RUN, check, config, fact, reference_counts
 
 SECTION = "meltano"
-WORK = Path(os.environ.get("RC_WORK", "/work/main/target/real-clients"))
+WORK = Path(os.environ.get("RC_WORK", Path(__file__).resolve().parents[2] / "target/real-clients"))
 PROJECT = WORK / "meltano-project"
 MELTANO = Path(sys.executable).parent / "meltano"
 TAP = "tap-pipedrive-rs"

@@ -52,6 +52,7 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
         max_concurrent_streams: crate::config::DEFAULT_CONCURRENT_STREAMS,
         token_caps: TokenCaps::default(),
         webhook_auth: None,
+        emit_activate_version_messages: true,
     };
     let board = Board::new(progress, "source-pipedrive demo");
     let path = match messages {

@@ -81,6 +81,7 @@ pub(crate) fn shaper(
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
     reserved.insert(DELETED_AT.to_string());
+    reserved.insert(streams::SINGER_DELETED_AT.to_string());
     let naming = Naming::assign(pinned, &fields, &reserved);
     Ok(Some(Shaper {
         fields,

@@ -49,6 +49,14 @@ impl Sink for Output {
     fn full_refresh_states(&self) -> bool {
         !self.is_singer()
     }
+
+    fn full_table_complete(&mut self, stream: &str) -> std::io::Result<()> {
+        Output::activate_version(self, stream)
+    }
+
+    fn deleted_at(&self) -> &'static str {
+        crate::streams::deleted_at_column(self.is_singer())
+    }
 }
 
 /// The failure type of an error chain: the first typed error found decides, the HTTP client's

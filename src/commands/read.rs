@@ -131,11 +131,14 @@ pub fn read(
         .iter()
         .map(|sel| {
             Ok(if sel.incremental {
-                Window::incremental(
+                let mut window = Window::incremental(
                     config.start_date,
                     engine::saved_cursor(sel.def, saved.get(sel.def.name))?,
                     upper,
-                )
+                );
+                // Any state (a full refresh's sentinel too): the destination holds the stream.
+                window.from_state |= saved.get(sel.def.name).is_some();
+                window
             } else if sel.def.resumable_full_refresh() && !out.is_singer() {
                 // A full refresh cut short resumes from its last checkpoint; the CDK's
                 // sentinel (no cursor) starts it again from start_date.

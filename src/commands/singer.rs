@@ -21,6 +21,7 @@ use crate::streams;
 pub fn catalog(config: &Config, out: &mut Output) -> Result<Catalog> {
     let mut entries = Vec::new();
     for (def, schema) in super::fields::discovered_schemas(config, out)? {
+        let schema = streams::singer_schema(schema);
         let keys: Vec<String> = def.primary_key.iter().map(|k| k.to_string()).collect();
         let method = if def.incremental() {
             "INCREMENTAL"
@@ -144,7 +145,19 @@ pub fn sync(
     out: &mut Output,
 ) -> Result<()> {
     let start = Start::load(catalog_path, state_path)?;
-    out.speak_singer(start.singer());
+    let mut singer = start.singer();
+    if config.emit_activate_version_messages {
+        let full_tables: Vec<&str> = start
+            .selected
+            .iter()
+            .filter(|s| !s.incremental)
+            .map(|s| s.def.name)
+            .collect();
+        // Milliseconds since the epoch at the sync's start, as singer-python's taps version.
+        let version = u64::try_from(crate::output::now_ms()).unwrap_or(0);
+        singer = singer.versioned(&full_tables, version);
+    }
+    out.speak_singer(singer);
     let result = super::read(
         config,
         &start.selected,
@@ -174,7 +187,8 @@ fn stream_info(
         });
     }
     SingerStream {
-        schema,
+        // Catalogs discovered by older versions still name Airbyte's soft-delete column.
+        schema: streams::singer_schema(schema),
         key_properties: def.primary_key.iter().map(|k| k.to_string()).collect(),
         replication_key: def.cursor.map(str::to_string),
         deselected,
@@ -247,12 +261,12 @@ pub fn about(json_format: bool, out: &mut Output) -> Result<()> {
             "name": "source-pipedrive",
             "description": env!("CARGO_PKG_DESCRIPTION"),
             "version": env!("CARGO_PKG_VERSION"),
-            "capabilities": ["catalog", "discover", "state", "about"],
+            "capabilities": ["catalog", "discover", "state", "about", "activate-version"],
             "settings": settings,
         }));
     }
     let mut text = format!(
-        "Name: source-pipedrive\nVersion: {}\nDescription: {}\nCapabilities: catalog, discover, state, about\nSettings:\n",
+        "Name: source-pipedrive\nVersion: {}\nDescription: {}\nCapabilities: catalog, discover, state, about, activate-version\nSettings:\n",
         env!("CARGO_PKG_VERSION"),
         env!("CARGO_PKG_DESCRIPTION")
     );

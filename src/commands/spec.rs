@@ -23,7 +23,7 @@ pub fn connection_specification() -> serde_json::Value {
         let p = prop.as_object_mut().expect("a property schema");
         // Airbyte's form builder wants one plain type, and no Rust-specific number formats.
         let kind = match name.as_str() {
-            "custom_field_option_labels" => "boolean",
+            "custom_field_option_labels" | "emit_activate_version_messages" => "boolean",
             "max_requests_per_second" | "daily_budget_reserve_percent" => "number",
             "request_timeout_seconds"
             | "max_retries"

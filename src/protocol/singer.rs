@@ -1,6 +1,8 @@
 //! Singer messages and catalog as serde types, as taps write them and Meltano reads them:
 //! SCHEMA before a stream's first RECORD, RECORD with `time_extracted`, STATE holding the whole
-//! bookmarks document. `RecordRef` writes a record without copying its data.
+//! bookmarks document; ACTIVATE_VERSION, the convention (singer-python's, tap-postgres's) by
+//! which a full-table stream's records carry a table version and the tap then says that
+//! version is the whole table. `RecordRef` writes a record without copying its data.
 
 use std::collections::BTreeMap;
 
@@ -20,10 +22,16 @@ pub enum Message {
     Record {
         stream: String,
         record: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
         time_extracted: String,
     },
     State {
         value: Value,
+    },
+    ActivateVersion {
+        stream: String,
+        version: u64,
     },
 }
 
@@ -34,6 +42,9 @@ pub struct RecordRef<'a, T: Serialize + ?Sized = Value> {
     pub kind: &'static str,
     pub stream: &'a str,
     pub record: &'a T,
+    /// The table version of a full-table stream's record (`ACTIVATE_VERSION`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     pub time_extracted: &'a str,
 }
 
@@ -75,12 +86,14 @@ mod tests {
             kind: "RECORD",
             stream: "deals",
             record: &data,
+            version: None,
             time_extracted: "2024-01-01T00:00:00Z",
         })
         .unwrap();
         let owned = serde_json::to_string(&Message::Record {
             stream: "deals".into(),
-            record: data,
+            record: data.clone(),
+            version: None,
             time_extracted: "2024-01-01T00:00:00Z".into(),
         })
         .unwrap();
@@ -88,6 +101,26 @@ mod tests {
         assert_eq!(
             owned,
             r#"{"type":"RECORD","stream":"deals","record":{"id":1},"time_extracted":"2024-01-01T00:00:00Z"}"#
+        );
+        let versioned = serde_json::to_string(&RecordRef {
+            kind: "RECORD",
+            stream: "roles",
+            record: &data,
+            version: Some(1767225600000),
+            time_extracted: "2024-01-01T00:00:00Z",
+        })
+        .unwrap();
+        assert_eq!(
+            versioned,
+            r#"{"type":"RECORD","stream":"roles","record":{"id":1},"version":1767225600000,"time_extracted":"2024-01-01T00:00:00Z"}"#
+        );
+        let activate = Message::ActivateVersion {
+            stream: "roles".into(),
+            version: 1767225600000,
+        };
+        assert_eq!(
+            serde_json::to_string(&activate).unwrap(),
+            r#"{"type":"ACTIVATE_VERSION","stream":"roles","version":1767225600000}"#
         );
         let schema = Message::Schema {
             stream: "deals".into(),

@@ -216,7 +216,14 @@ impl StreamDef {
     /// record the live stream reads from the archive says `is_archived: true` whatever the API
     /// wrote; a record the archived stream reads from the live list left the archive: it is
     /// deleted from this stream at its update time (`at` where the record has none).
-    pub fn mark_archive(&self, record: &mut Record, from_archive: bool, at: Option<&str>) {
+    /// `deleted_at` is the soft-delete column of the protocol spoken (`deleted_at_column`).
+    pub fn mark_archive(
+        &self,
+        record: &mut Record,
+        from_archive: bool,
+        at: Option<&str>,
+        deleted_at: &str,
+    ) {
         let Some(a) = self.archive else { return };
         if a.flag == ArchiveFlag::ArchiveTime || (from_archive && !a.archived) {
             record.set("is_archived", &Value::Bool(from_archive));
@@ -228,7 +235,7 @@ impl StreamDef {
                 .filter(|t| !t.is_null())
                 .or_else(|| at.map(|t| Value::String(t.to_string())))
                 .unwrap_or(Value::Null);
-            record.set(DELETED_AT, &when);
+            record.set(deleted_at, &when);
         }
     }
 
@@ -265,6 +272,35 @@ impl StreamDef {
 
 /// Airbyte's soft-delete column, understood by destinations that apply deletions.
 pub const DELETED_AT: &str = "_ab_cdc_deleted_at";
+/// Singer's soft-delete column, which Singer targets (the Meltano SDK's among them) apply.
+pub const SINGER_DELETED_AT: &str = "_sdc_deleted_at";
+
+/// The soft-delete column of the protocol spoken: records say they are deleted in it.
+pub fn deleted_at_column(singer: bool) -> &'static str {
+    if singer {
+        SINGER_DELETED_AT
+    } else {
+        DELETED_AT
+    }
+}
+
+/// A stream's schema as Singer declares it: the soft-delete column is `_sdc_deleted_at`, a
+/// plain nullable date-time (Singer targets type it from `format`), in place of Airbyte's.
+pub fn singer_schema(mut schema: Value) -> Value {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        if props.shift_remove(DELETED_AT).is_some() {
+            props.insert(
+                SINGER_DELETED_AT.to_string(),
+                serde_json::json!({
+                    "type": ["null", "string"],
+                    "format": "date-time",
+                    "description": "When the record was deleted, or left the archived list (its update time, or a webhook's delete time); absent while it is not."
+                }),
+            );
+        }
+    }
+    schema
+}
 
 /// How a stream's deletes show: v2's `is_deleted`, v1's `active_flag` (false or 0 once
 /// deleted), a `deleted` status, or no flag at all (the record leaves its list). Not derived from
@@ -1188,7 +1224,12 @@ mod tests {
         let archived = find("archived_projects").unwrap();
         let mark = |def: &StreamDef, from_archive: bool| {
             let mut r = Record::parse(text).unwrap();
-            def.mark_archive(&mut r, from_archive, Some("2026-09-09T00:00:00Z"));
+            def.mark_archive(
+                &mut r,
+                from_archive,
+                Some("2026-09-09T00:00:00Z"),
+                DELETED_AT,
+            );
             r.into_value()
         };
         assert_eq!(mark(projects, false)["is_archived"], false);
@@ -1202,20 +1243,23 @@ mod tests {
         let mut from_archive = Record::parse(r#"{"id":1}"#).unwrap();
         find("deals")
             .unwrap()
-            .mark_archive(&mut from_archive, true, None);
+            .mark_archive(&mut from_archive, true, None, DELETED_AT);
         assert_eq!(from_archive.into_value()["is_archived"], true);
         let mut own = Record::parse(r#"{"id":1}"#).unwrap();
-        find("deals").unwrap().mark_archive(&mut own, false, None);
+        find("deals")
+            .unwrap()
+            .mark_archive(&mut own, false, None, DELETED_AT);
         assert!(own.into_value().get("is_archived").is_none());
         let mut deal = Record::parse(r#"{"id":1,"is_archived":false}"#).unwrap();
         find("archived_deals").unwrap().mark_archive(
             &mut deal,
             false,
             Some("2026-09-09T00:00:00Z"),
+            SINGER_DELETED_AT,
         );
         assert_eq!(
             deal.into_value(),
-            serde_json::json!({"id": 1, "is_archived": false, DELETED_AT: "2026-09-09T00:00:00Z"})
+            serde_json::json!({"id": 1, "is_archived": false, SINGER_DELETED_AT: "2026-09-09T00:00:00Z"})
         );
         assert!(ArchiveFlag::ArchiveTime
             .says_archived(&serde_json::json!({"archive_time": "2026-01-01T00:00:00Z"})));

@@ -17,8 +17,8 @@
 //!   reconciliation brings the latest state anyway, and downstream dedup keeps the newest
 //!   `update_time`;
 //! - STATE only comes from the reconciliation reads, whose cursors webhook records never move;
-//! - a delete (the loser of a merge too) is written with `_ab_cdc_deleted_at`, whatever flag the
-//!   stream's records have; a deal, lead or project archived goes to its archived stream and,
+//! - a delete (the loser of a merge too) is written with `_ab_cdc_deleted_at` (`_sdc_deleted_at`
+//!   in Singer), whatever flag the stream's records have; a deal, lead or project archived goes to its archived stream and,
 //!   marked archived, to its live one, and one brought back goes to its live stream and leaves
 //!   the archived one (`StreamDef::mark_archive`, as `read` does).
 
@@ -49,7 +49,7 @@ use crate::protocol::airbyte::LogLevel;
 use crate::state::SavedState;
 use crate::streams::engine::{self, Shape};
 use crate::streams::record::Record;
-use crate::streams::{self, time, Deletion, DELETED_AT};
+use crate::streams::{self, time, Deletion};
 
 pub use server::{DEADLINE, MAX_CONNECTIONS};
 
@@ -203,6 +203,7 @@ impl Hooks {
         }
         let mut stale = Vec::new();
         let mut written = Vec::new();
+        let deleted_at = streams::deleted_at_column(self.out.is_singer());
         for stream in targets {
             let def = streams::find(stream).expect("pairs name streams");
             let mut record = body.clone();
@@ -223,7 +224,12 @@ impl Hooks {
             if def.archive.is_some() {
                 let text = record.to_string();
                 let mut marked = Record::parse(&text)?;
-                def.mark_archive(&mut marked, from_archive, at.map(time::format).as_deref());
+                def.mark_archive(
+                    &mut marked,
+                    from_archive,
+                    at.map(time::format).as_deref(),
+                    deleted_at,
+                );
                 record = marked.into_value();
             }
             let changed = def.cursor.and_then(|c| time::of(&record, c)).or(at);
@@ -239,10 +245,10 @@ impl Hooks {
                 .get(stream)
                 .and_then(Option::as_ref)
                 .map(|s| s as &dyn Shape);
-            engine::finish_record(def, shaper, &mut record);
+            engine::finish_record(def, shaper, &mut record, deleted_at);
             if action == "delete" {
                 // Whatever flag the stream has, if any: a delete is a delete.
-                record[DELETED_AT] = def
+                record[deleted_at] = def
                     .cursor
                     .map(|c| record[c].clone())
                     .filter(|t| !t.is_null())
@@ -492,7 +498,8 @@ mod tests {
             let def = streams::find(stream).unwrap();
             assert!(
                 def.marks_deletes(),
-                "{object}: {stream} has no {DELETED_AT}"
+                "{object}: {stream} has no {}",
+                streams::DELETED_AT
             );
             if let Some(a) = def.archive {
                 assert!(streams::find(a.twin).unwrap().marks_deletes(), "{}", a.twin);

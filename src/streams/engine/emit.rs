@@ -12,7 +12,7 @@ use super::interfaces::{Shape, Sink};
 use super::meter::Meter;
 use super::window::Window;
 use crate::streams::record::Record;
-use crate::streams::{time, StreamDef, DELETED_AT};
+use crate::streams::{time, StreamDef};
 
 /// What reading one stream gave, besides its figures (records, requests, tokens), which its
 /// `Meter` holds.
@@ -94,7 +94,7 @@ impl<'a> Emitter<'a> {
         });
         if deleted || self.shaper.is_some() {
             let mut record = record.into_value();
-            finish_record(self.def, self.shaper, &mut record);
+            finish_record(self.def, self.shaper, &mut record, out.deleted_at());
             out.record_value(self.def.name, &record)?;
         } else {
             out.record(self.def.name, &record)?;
@@ -138,6 +138,14 @@ impl<'a> Emitter<'a> {
     /// with: `__ab_full_refresh_sync_complete` where it could have resumed from a checkpoint,
     /// `__ab_no_cursor_state_message` where it cannot.
     pub(super) fn finish(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
+        // Read whole: the whole table, unless some parents' children were left out.
+        if !self.incremental && self.stats.denied_parents.is_empty() {
+            out.full_table_complete(self.def.name)?;
+        }
+        self.close(out, window)
+    }
+
+    fn close(&mut self, out: &mut dyn Sink, window: &Window) -> Result<()> {
         if !self.incremental {
             if !out.full_refresh_states() {
                 return Ok(());
@@ -171,13 +179,20 @@ impl<'a> Emitter<'a> {
         if self.incremental {
             return Ok(());
         }
-        self.finish(out, window)
+        // Nothing was read: no table version is activated (a target would empty the table).
+        self.close(out, window)
     }
 }
 
 /// What every record goes through before it is written, whatever brought it (a page or a
-/// webhook): custom fields shaped, and the soft-delete column set when it says it is deleted.
-pub fn finish_record(def: &StreamDef, shaper: Option<&dyn Shape>, record: &mut Value) {
+/// webhook): custom fields shaped, and the soft-delete column (`deleted_at`, the protocol's)
+/// set when it says it is deleted.
+pub fn finish_record(
+    def: &StreamDef,
+    shaper: Option<&dyn Shape>,
+    record: &mut Value,
+    deleted_at: &str,
+) {
     if let Some(shaper) = shaper.filter(|s| s.needed()) {
         shaper.apply(record);
     }
@@ -188,7 +203,7 @@ pub fn finish_record(def: &StreamDef, shaper: Option<&dyn Shape>, record: &mut V
                 .cursor
                 .and_then(|c| record.get(c).cloned())
                 .unwrap_or(Value::Null);
-            record[DELETED_AT] = at;
+            record[deleted_at] = at;
         }
     }
 }

@@ -30,4 +30,15 @@ pub trait Sink {
     fn full_refresh_states(&self) -> bool {
         true
     }
+    /// A full-refresh stream was read whole, nothing left out: Singer's ACTIVATE_VERSION, which
+    /// tells the target that this read is the whole table. Never for a stream cut short,
+    /// failed or skipped.
+    fn full_table_complete(&mut self, _stream: &str) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The column a deleted record carries its delete time in: Airbyte's `_ab_cdc_deleted_at`,
+    /// or Singer's `_sdc_deleted_at`.
+    fn deleted_at(&self) -> &'static str {
+        crate::streams::DELETED_AT
+    }
 }

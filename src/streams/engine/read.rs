@@ -66,7 +66,10 @@ fn read_list(
     riders: &mut [Rider],
     out: &mut dyn Sink,
 ) -> Result<Ended> {
-    if incremental {
+    // An archived stream's first sync skips the live list: it would write every live record
+    // as the deletion of a row its destination never held.
+    let first_archive = def.archive.is_some_and(|a| a.archived) && !window.from_state;
+    if incremental && !first_archive {
         if let Some(e) = read_twin(client, def, window, em, out)? {
             em.stats.warnings.push(format!(
                 "archives and un-archives are not followed: the token's user may not read {}: {e}",
@@ -106,7 +109,7 @@ fn read_list(
                         .collect()
                 };
                 for (mut record, _) in records {
-                    def.mark_archive(&mut record, from_archive, None);
+                    def.mark_archive(&mut record, from_archive, None, out.deleted_at());
                     em.emit(out, record)?;
                 }
                 if let (true, Some(at)) = (per_page, last) {
@@ -160,7 +163,7 @@ fn read_twin(
             em.meter,
             |records, _| {
                 for (mut record, _) in records {
-                    def.mark_archive(&mut record, !a.archived, None);
+                    def.mark_archive(&mut record, !a.archived, None, out.deleted_at());
                     em.emit(out, record)?;
                 }
                 Ok(())

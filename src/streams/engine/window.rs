@@ -14,6 +14,9 @@ pub struct Window {
     pub start: DateTime<Utc>,
     pub lower: DateTime<Utc>,
     pub upper: Option<DateTime<Utc>>,
+    /// Whether the stream's sync starts from a saved state (a cursor, or a full refresh's
+    /// sentinel): false on its first sync, whose destination holds nothing of it yet.
+    pub from_state: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +40,7 @@ impl Window {
             start,
             lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
             upper: Some(upper),
+            from_state: cursor.is_some(),
         }
     }
 
@@ -45,6 +49,7 @@ impl Window {
             start,
             lower: start,
             upper: None,
+            from_state: false,
         }
     }
 
@@ -55,6 +60,7 @@ impl Window {
             start,
             lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
             upper: None,
+            from_state: false,
         }
     }
 
