@@ -198,7 +198,7 @@ fn child_streams_ride_along_their_parents_which_are_listed_once() {
         world.assert_exactly(
             &run,
             stream,
-            &world.expected_incremental_records(stream, START),
+            &world.expected_first_sync_records(stream, START),
         );
     }
     // However the streams interleave, each one's records all come before its last STATE.
