@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::faults::Fault;
+use super::latency::TokenKind;
 use super::Shared;
 
 pub(super) const ERROR_INFO: &str = "Please check developers.pipedrive.com";
@@ -83,16 +84,28 @@ pub(super) fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let response = Response::json(400, error_body("Bad request"));
-                write_response(&mut writer, shared, &response, true)?;
+                let rate = shared.rate_headers(TokenKind::ApiToken);
+                write_response(&mut writer, shared, &response, &rate, true)?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
+        // The request travels to the server (where the burst window counts it), is answered,
+        // and the answer travels back: this connection's thread waits, no other.
+        let latency = shared.opts.latency;
+        let draw = shared.latency_draws.fetch_add(1, Ordering::SeqCst);
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(latency.inbound(draw));
         let response = shared.handle(&request);
+        // The rate-limit headers as the window stood when the request was answered.
+        let rate = shared.rate_headers(TokenKind::of(request.header("authorization")));
+        thread::sleep(latency.outbound(draw, response.body.len()));
         if response.fault == Some(Fault::Slow) {
             thread::sleep(shared.opts.faults.slow_by);
         }
-        write_response(&mut writer, shared, &response, request.close)?;
+        let written = write_response(&mut writer, shared, &response, &rate, request.close);
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        written?;
         // A truncated answer ends with the connection, as when a proxy drops it mid-body.
         if request.close
             || response.fault == Some(Fault::Truncate)
@@ -214,6 +227,7 @@ fn write_response(
     w: &mut impl Write,
     shared: &Shared,
     response: &Response,
+    rate_headers: &str,
     close: bool,
 ) -> io::Result<()> {
     let reason = match response.status {
@@ -248,7 +262,7 @@ fn write_response(
     if response.html {
         head.push_str("Server: cloudflare\r\n");
     } else {
-        head.push_str(&shared.rate_headers());
+        head.push_str(rate_headers);
     }
     if close {
         head.push_str("Connection: close\r\n");
