@@ -15,4 +15,4 @@ mod server;
 pub mod webhooks;
 
 pub use data::{Dataset, Resource};
-pub use server::{Faults, RequestLogEntry, Sandbox, SandboxOptions, Served, World};
+pub use server::{Faults, Latency, Plan, RequestLogEntry, Sandbox, SandboxOptions, Served, World};

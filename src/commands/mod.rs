@@ -76,7 +76,6 @@ pub(crate) fn client(config: &Config, policy: RetryPolicy) -> Client {
             .map(|r| std::time::Duration::from_secs_f64(1.0 / r)),
         receive_timeout: config.request_timeout,
         max_tries: policy.max_tries.min(config.max_retries + 1),
-        in_flight: config.max_concurrent_streams as u64,
         ..policy
     };
     Client::new(
