@@ -208,7 +208,7 @@ impl Client {
         let mut attempt = 0u32;
         let mut rate_limit_waits = 0u32;
         loop {
-            let sent_at = self.wait_for_pace();
+            self.wait_for_pace();
             if self.budget_spent.load(Ordering::Relaxed) {
                 return Err(HttpError::BudgetExhausted { target });
             }
@@ -217,7 +217,7 @@ impl Client {
                 .admit(tokens, &target, &self.counters)
                 .map_err(HttpError::OverBudget)?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let err = match self.attempt(method, path, query, (ticket, sent_at), &target, read) {
+            let err = match self.attempt(method, path, query, ticket, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
                     self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -260,8 +260,7 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        // The request's token ticket, and when the pacer let it go.
-        (ticket, sent_at): (Ticket, Instant),
+        ticket: Ticket,
         target: &str,
         read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
@@ -305,7 +304,7 @@ impl Client {
         {
             let mut pace = self.pace.lock().expect("pace lock");
             match self.policy.pace_from_headers {
-                true => pace.answered(sent_at, &headers, Instant::now()),
+                true => pace.answered(&headers, Instant::now()),
                 false => pace.unanswered(),
             }
         }
@@ -361,10 +360,10 @@ impl Client {
         }))
     }
 
-    /// Holds this thread back until the next request may go, and says when it went. One
+    /// Holds this thread back until the next request may go. One
     /// request at a time waits for its slot, the others queue behind it for the lock, so
     /// requests go in the order they came; answers are recorded between two waits.
-    fn wait_for_pace(&self) -> Instant {
+    fn wait_for_pace(&self) {
         let _turn = self.turn.lock().expect("turn lock");
         loop {
             let mut pace = self.pace.lock().expect("pace lock");
@@ -372,7 +371,7 @@ impl Client {
             let at = pace.next_slot(now, self.policy.min_interval);
             if at <= now {
                 pace.sent(now);
-                return now;
+                return;
             }
             drop(pace);
             // Not past `at` in one sleep: an answer meanwhile may move it (another client's

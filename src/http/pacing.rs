@@ -96,10 +96,10 @@ impl Pacer {
         }
     }
 
-    /// What an answer to our request sent at `sent_at` says of the window: its limit, and
-    /// whether the server counted more in it than we sent (other clients of the token), in
-    /// which case those slots are held free for a window.
-    pub(super) fn answered(&mut self, sent_at: Instant, h: &RateHeaders, now: Instant) {
+    /// What an answer says of the window: its limit, and whether the server counted more in
+    /// it than we sent (other clients of the token), in which case those slots are held free
+    /// for a window.
+    pub(super) fn answered(&mut self, h: &RateHeaders, now: Instant) {
         self.told = true;
         if let Some(limit) = h.limit {
             self.limit = Some(limit as usize);
@@ -108,16 +108,16 @@ impl Pacer {
             return;
         };
         let counted = limit.saturating_sub(remaining) as usize;
-        // Ours that the server had counted when it answered: those sent in the window before
-        // this one, and this one.
+        // Ours that the server may have counted: every one sent in the last window, this one
+        // and those still on their way included (requests sent together land in any order),
+        // so that only what is beyond all of ours is taken for other clients'.
         let ours = self
             .sent
             .iter()
-            .filter(|t| **t <= sent_at && sent_at.duration_since(**t) < Self::PIPEDRIVE_WINDOW)
+            .filter(|t| now.saturating_duration_since(**t) < Self::WINDOW)
             .count()
             .max(1);
-        // One of ours sent just before might land just after: a slot of tolerance.
-        let foreign = counted.saturating_sub(ours + 1);
+        let foreign = counted.saturating_sub(ours);
         if foreign > 0 {
             let until = now + Self::PIPEDRIVE_WINDOW;
             let n = self
@@ -252,8 +252,9 @@ mod tests {
 
     /// Our own requests filling the window are not mistaken for other clients' (the old
     /// backstop held every request for a reset whenever `remaining` fell under the requests in
-    /// flight, which our own full use of the window always did); what the server counted
-    /// beyond ours is held free.
+    /// flight, which our own full use of the window always did), even when the server counted
+    /// ours sent after the one it answered (they land in any order); what it counted beyond
+    /// all of ours is held free.
     #[test]
     fn the_headers_hold_free_only_what_other_clients_use() {
         let t0 = Instant::now();
@@ -272,12 +273,12 @@ mod tests {
             p.sent(at);
         }
         // The server counted our ten: limit 10, none left. Nothing foreign.
-        p.answered(t0, &headers(10, 0), t0);
+        p.answered(&headers(10, 0), t0);
         assert_eq!(p.limit, Some(10));
         assert_eq!(p.cap(t0), 10);
         // Another tool on the token: the server counted 16 of 20 where we sent 10.
-        p.answered(t0, &headers(20, 4), t0);
-        assert_eq!(p.cap(t0), 15, "five held free (one slot of tolerance)");
+        p.answered(&headers(20, 4), t0);
+        assert_eq!(p.cap(t0), 14, "six held free");
         let later = t0 + Duration::from_millis(2_001);
         assert_eq!(p.cap(later), 20, "for one window");
     }
