@@ -233,10 +233,8 @@ impl Client {
                     let wait = wait + jitter_ms(250);
                     // The window is used up (by us or another client of the token): every
                     // request waits, not only this one.
-                    let mut pace = self.pace.lock().expect("pace lock");
                     let until = Instant::now() + wait;
-                    pace.until = Some(pace.until.map_or(until, |u| u.max(until)));
-                    drop(pace);
+                    self.pace.lock().expect("pace lock").burst_refused(until);
                     std::thread::sleep(wait);
                     self.counters.waited(wait);
                     continue;

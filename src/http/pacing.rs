@@ -26,6 +26,9 @@ pub(super) struct Pacer {
     /// When our last requests went, oldest first; at most `limit` of them.
     sent: VecDeque<Instant>,
     last: Option<Instant>,
+    /// Added to our window after burst 429s: our count was off (requests took longer to land
+    /// than the margin allows), so the margin grows.
+    widened: Duration,
     /// Whether an answer (or a failure to get one) came yet: until then one request goes
     /// alone, its answer telling the limit, so a first wave of requests cannot overrun it.
     told: bool,
@@ -46,6 +49,18 @@ impl Pacer {
 
     pub(super) fn new() -> Pacer {
         Pacer::default()
+    }
+
+    /// The window we count our requests in.
+    fn window(&self) -> Duration {
+        Self::WINDOW + self.widened
+    }
+
+    /// A burst 429 came although our count said the window had room: widen our window by a
+    /// tenth of a second (up to a second more), and hold every request until `until`.
+    pub(super) fn burst_refused(&mut self, until: Instant) {
+        self.widened = (self.widened + Duration::from_millis(100)).min(Duration::from_secs(1));
+        self.until = Some(self.until.map_or(until, |u| u.max(until)));
     }
 
     /// Slots of the window we may fill now: the limit, less what other clients hold.
@@ -70,14 +85,14 @@ impl Pacer {
         while self
             .sent
             .front()
-            .is_some_and(|t| at.saturating_duration_since(*t) >= Self::WINDOW)
+            .is_some_and(|t| at.saturating_duration_since(*t) >= self.window())
         {
             self.sent.pop_front();
         }
         let cap = self.cap(at);
         if self.sent.len() >= cap {
             // The oldest of the last `cap` must leave the window first.
-            at = at.max(self.sent[self.sent.len() - cap] + Self::WINDOW);
+            at = at.max(self.sent[self.sent.len() - cap] + self.window());
         }
         at
     }
@@ -114,7 +129,7 @@ impl Pacer {
         let ours = self
             .sent
             .iter()
-            .filter(|t| now.saturating_duration_since(**t) < Self::WINDOW)
+            .filter(|t| now.saturating_duration_since(**t) < self.window())
             .count()
             .max(1);
         let foreign = counted.saturating_sub(ours);
@@ -237,6 +252,18 @@ mod tests {
             first.iter().filter(|t| **t == t0).count(),
             Pacer::ASSUMED_LIMIT - 1,
             "the first one's answer told no limit: the lowest plan's is assumed"
+        );
+        // A burst 429 widens our window, for good.
+        let mut w = Pacer {
+            limit: Some(1),
+            told: true,
+            ..Default::default()
+        };
+        w.sent(t0);
+        w.burst_refused(t0);
+        assert_eq!(
+            w.next_slot(t0, None),
+            t0 + Pacer::WINDOW + Duration::from_millis(100)
         );
         // A configured rate spaces requests on top of that; a 429's wait holds them all.
         let mut q = Pacer {

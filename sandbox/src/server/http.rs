@@ -51,6 +51,9 @@ pub(super) struct Response {
     /// page): Content-Type text/html and none of the API's rate-limit headers.
     pub(super) html: bool,
     pub(super) fault: Option<Fault>,
+    /// A 429 of the burst window: its headers say no request is left in it, even if one left
+    /// the window since it was refused.
+    pub(super) burst_refused: bool,
 }
 
 impl Response {
@@ -60,6 +63,7 @@ impl Response {
             body,
             html: false,
             fault: None,
+            burst_refused: false,
         }
     }
 
@@ -69,6 +73,7 @@ impl Response {
             body,
             html: true,
             fault: None,
+            burst_refused: false,
         }
     }
 }
@@ -84,7 +89,7 @@ pub(super) fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let response = Response::json(400, error_body("Bad request"));
-                let rate = shared.rate_headers(TokenKind::ApiToken);
+                let rate = shared.rate_headers(TokenKind::ApiToken, false);
                 write_response(&mut writer, shared, &response, &rate, true)?;
                 return Ok(());
             }
@@ -98,7 +103,8 @@ pub(super) fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result
         thread::sleep(latency.inbound(draw));
         let response = shared.handle(&request);
         // The rate-limit headers as the window stood when the request was answered.
-        let rate = shared.rate_headers(TokenKind::of(request.header("authorization")));
+        let kind = TokenKind::of(request.header("authorization"));
+        let rate = shared.rate_headers(kind, response.burst_refused);
         thread::sleep(latency.outbound(draw, response.body.len()));
         if response.fault == Some(Fault::Slow) {
             thread::sleep(shared.opts.faults.slow_by);

@@ -78,7 +78,9 @@ impl Shared {
                 limits.blocked_until = Some(clock + BLOCK);
                 limits.burst_429s.clear();
             }
-            return Some(error(429, "Request over limit. Please try again later."));
+            let mut refused = error(429, "Request over limit. Please try again later.");
+            refused.burst_refused = true;
+            return Some(refused);
         }
         window.push_back(now);
         if let Some(budget) = limits.budget {
@@ -102,7 +104,7 @@ impl Shared {
 
     /// The `x-ratelimit-*` headers (and the daily budget's, where there is one) of the
     /// window of requests with a token of `kind`, as it stands now.
-    pub(super) fn rate_headers(&self, kind: TokenKind) -> String {
+    pub(super) fn rate_headers(&self, kind: TokenKind, burst_refused: bool) -> String {
         let mut guard = lock(&self.limits);
         let limits = &mut *guard;
         let now = Instant::now();
@@ -117,7 +119,10 @@ impl Shared {
             window.pop_front();
         }
         let limit = self.opts.burst_limit_of(kind) as usize;
-        let remaining = limit.saturating_sub(window.len());
+        let remaining = match burst_refused {
+            true => 0,
+            false => limit.saturating_sub(window.len()),
+        };
         let reset = window.front().map_or(0, |oldest| {
             let left = WINDOW.saturating_sub(now.duration_since(*oldest));
             left.as_secs() + u64::from(left.subsec_nanos() > 0)

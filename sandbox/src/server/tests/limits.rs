@@ -185,16 +185,21 @@ fn api_token_and_oauth_requests_have_windows_and_limits_of_their_own() {
         "Lite: 20 per 2 s with the API token"
     );
     assert!(shared
-        .rate_headers(ApiToken)
+        .rate_headers(ApiToken, false)
         .contains("x-ratelimit-remaining: 0\r\n"));
     // The API token's full window leaves the OAuth window untouched.
     assert!(shared
-        .rate_headers(OAuth)
+        .rate_headers(OAuth, false)
         .contains("x-ratelimit-limit: 80\r\nx-ratelimit-remaining: 80\r\n"));
     // The CDN would block after a few 429s; these counts stay under its tolerance per kind.
     assert_eq!(admitted(OAuth, 80), 80, "four times that with OAuth");
     let refused = shared.throttle(0, OAuth).expect("the 81st is refused");
     assert_eq!(refused.status, 429);
+    // A burst 429 says none is left, even once a request has left the window since.
+    assert!(refused.burst_refused);
+    assert!(shared
+        .rate_headers(ApiToken, true)
+        .contains("x-ratelimit-remaining: 0\r\n"));
     // Unset, the OAuth limit is four times the API token's.
     let options = SandboxOptions {
         burst_limit: 7,
