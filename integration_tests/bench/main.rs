@@ -29,6 +29,8 @@ use pipedrive_sandbox::{Sandbox, SandboxOptions};
 
 #[path = "proc_status.rs"]
 mod proc_status;
+#[path = "world.rs"]
+mod world;
 use source_pipedrive::streams::STREAMS;
 
 struct Args {
@@ -37,6 +39,23 @@ struct Args {
     streams: Vec<&'static str>,
     baseline_bin: Option<String>,
     oauth: bool,
+    /// Real-world mode (`world.rs`): the latencies, burst limits and concurrencies to try.
+    latencies_ms: Vec<u64>,
+    limits: Vec<u32>,
+    concurrency: Vec<usize>,
+}
+
+/// A comma list of numbers.
+fn numbers<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Vec<T> {
+    v.unwrap_or_default()
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .ok()
+                .unwrap_or_else(|| panic!("{flag} N[,N...]"))
+        })
+        .collect()
 }
 
 fn args() -> Args {
@@ -45,6 +64,9 @@ fn args() -> Args {
     let mut which = "default".to_string();
     let mut baseline_bin = None;
     let mut oauth = false;
+    let mut latencies_ms = Vec::new();
+    let mut limits = vec![40];
+    let mut concurrency = vec![3];
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -58,6 +80,9 @@ fn args() -> Args {
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds R"),
             "--baseline-bin" => baseline_bin = Some(it.next().expect("--baseline-bin PATH")),
             "--oauth" => oauth = true,
+            "--latency-ms" => latencies_ms = numbers("--latency-ms", it.next()),
+            "--burst-limit" => limits = numbers("--burst-limit", it.next()),
+            "--concurrency" => concurrency = numbers("--concurrency", it.next()),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -85,6 +110,9 @@ fn args() -> Args {
         streams,
         baseline_bin,
         oauth,
+        latencies_ms,
+        limits,
+        concurrency,
     }
 }
 
@@ -94,6 +122,9 @@ struct Measured {
     cpu: Duration,
     max_rss_kib: u64,
     records: u64,
+    /// What the records said, in any order: a sum of the hashes of each RECORD's line without
+    /// its `emitted_at`.
+    digest: u64,
     first_record: Option<Duration>,
     status: i32,
 }
@@ -125,6 +156,7 @@ fn measure_bin(bin: &str, args: &[&str]) -> Measured {
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut records = 0u64;
+        let mut digest = 0u64;
         let mut first = None;
         let mut out = BufReader::with_capacity(1 << 20, stdout);
         let mut line = Vec::new();
@@ -132,10 +164,11 @@ fn measure_bin(bin: &str, args: &[&str]) -> Measured {
             if line.starts_with(br#"{"type":"RECORD""#) {
                 records += 1;
                 first.get_or_insert_with(|| start.elapsed());
+                digest = digest.wrapping_add(record_hash(&line));
             }
             line.clear();
         }
-        (records, first)
+        (records, digest, first)
     });
     let pid = child.id() as libc::pid_t;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -159,7 +192,7 @@ fn measure_bin(bin: &str, args: &[&str]) -> Measured {
     let wall = start.elapsed();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let max_rss_kib = sampler.join().unwrap();
-    let (records, first_record) = reader.join().unwrap();
+    let (records, digest, first_record) = reader.join().unwrap();
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
@@ -168,6 +201,7 @@ fn measure_bin(bin: &str, args: &[&str]) -> Measured {
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_kib,
         records,
+        digest,
         first_record,
         status: if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
@@ -175,6 +209,19 @@ fn measure_bin(bin: &str, args: &[&str]) -> Measured {
             -1
         },
     }
+}
+
+/// A RECORD line's hash, its `emitted_at` (the one part that differs between runs) left out.
+fn record_hash(line: &[u8]) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let text = String::from_utf8_lossy(line);
+    let kept = match text.rfind(r#","emitted_at":"#) {
+        Some(at) => &text[..at],
+        None => &text[..],
+    };
+    let mut h = DefaultHasher::new();
+    h.write(kept.as_bytes());
+    h.finish()
 }
 
 /// Downloads `targets` in order over one keep-alive connection, reading every body in full.
@@ -211,7 +258,22 @@ fn main() {
         streams,
         baseline_bin,
         oauth,
+        latencies_ms,
+        limits,
+        concurrency,
     } = args();
+    if !latencies_ms.is_empty() {
+        return world::run(&world::Grid {
+            size,
+            rounds,
+            latencies_ms,
+            limits,
+            concurrency,
+            baseline_bin,
+            streams,
+            oauth,
+        });
+    }
     let app = pipedrive_sandbox::OAuthOptions::default();
     let options = SandboxOptions {
         size,

@@ -16,6 +16,6 @@ pub mod webhooks;
 
 pub use data::{Dataset, Resource};
 pub use server::{
-    scopes_for, Faults, OAuthOptions, OAuthReport, RequestLogEntry, Sandbox, SandboxOptions,
-    Served, World, READ_SCOPES,
+    scopes_for, Faults, Latency, OAuthOptions, OAuthReport, Plan, RequestLogEntry, Sandbox,
+    SandboxOptions, Served, World, READ_SCOPES,
 };

@@ -111,7 +111,6 @@ fn client_capped(
             .map(|r| std::time::Duration::from_secs_f64(1.0 / r)),
         receive_timeout: config.request_timeout,
         max_tries: policy.max_tries.min(config.max_retries + 1),
-        in_flight: config.max_concurrent_streams as u64,
         ..policy
     };
     let client = match &config.auth {

@@ -109,6 +109,8 @@ pub struct Client {
     /// When the next request may go: the burst window's reset as the last answer told us, or
     /// the configured least interval after the last request.
     pace: Mutex<Pacer>,
+    /// Held by the one request waiting for its slot, so that requests go in turn.
+    turn: Mutex<()>,
     /// Set once the daily budget said no: requests from other threads are not sent after it.
     budget_spent: AtomicBool,
     /// The user's token caps, checked before each request.
@@ -119,7 +121,6 @@ pub struct Client {
 impl Client {
     /// A client spending at most what `caps` allow (`Caps::default()`: no cap).
     pub fn new(base_url: &str, key: ApiKey, policy: RetryPolicy, caps: Caps) -> Client {
-        let in_flight = policy.in_flight as usize;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
@@ -136,7 +137,8 @@ impl Client {
             auth: Auth::Key(key),
             scrubber: Arc::new(RwLock::new(scrubber)),
             policy,
-            pace: Mutex::new(Pacer::new(in_flight)),
+            pace: Mutex::new(Pacer::new()),
+            turn: Mutex::new(()),
             budget_spent: AtomicBool::new(false),
             budget: Budget::new(caps),
             counters: Arc::default(),
@@ -279,6 +281,10 @@ impl Client {
                     }
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     let wait = wait + jitter_ms(250);
+                    // The window is used up (by us or another client of the token): every
+                    // request waits, not only this one.
+                    let until = Instant::now() + wait;
+                    self.pace.lock().expect("pace lock").burst_refused(until);
                     std::thread::sleep(wait);
                     self.counters.waited(wait);
                     continue;
@@ -352,6 +358,7 @@ impl Client {
         };
         let mut resp = sent.map_err(|e| {
             self.budget.unanswered(ticket);
+            self.pace.lock().expect("pace lock").unanswered();
             HttpError::Transport {
                 target: target.to_string(),
                 message: format!("{} (base_url {base_url})", transport_message(&e)),
@@ -361,8 +368,12 @@ impl Client {
         let headers = RateHeaders::read(resp.headers());
         self.budget
             .answered(ticket, status == 429, headers.daily(), &self.counters);
-        if self.policy.pace_from_headers {
-            self.record_pace(&headers);
+        {
+            let mut pace = self.pace.lock().expect("pace lock");
+            match self.policy.pace_from_headers {
+                true => pace.answered(&headers, Instant::now()),
+                false => pace.unanswered(),
+            }
         }
         let date =
             header(resp.headers(), "date").and_then(|d| DateTime::parse_from_rfc2822(&d).ok());
@@ -426,27 +437,25 @@ impl Client {
         }))
     }
 
-    /// Holds this thread back until the next request may go; the lock is held while waiting,
-    /// so concurrent requests queue up behind each other.
+    /// Holds this thread back until the next request may go. One
+    /// request at a time waits for its slot, the others queue behind it for the lock, so
+    /// requests go in the order they came; answers are recorded between two waits.
     fn wait_for_pace(&self) {
-        let mut pace = self.pace.lock().expect("pace lock");
-        let now = Instant::now();
-        let at = pace.next_slot(now, self.policy.min_interval);
-        if at > now {
-            std::thread::sleep(at - now);
-            self.counters.waited(at - now);
-        }
-        pace.sent(Instant::now());
-    }
-
-    fn record_pace(&self, h: &RateHeaders) {
-        let mut pace = self.pace.lock().expect("pace lock");
-        if let Some(limit) = h.limit {
-            pace.limit = Some(limit as usize);
-        }
-        if let Some(wait) = h.pace(self.policy.in_flight) {
-            let until = Instant::now() + wait;
-            pace.until = Some(pace.until.map_or(until, |p| p.max(until)));
+        let _turn = self.turn.lock().expect("turn lock");
+        loop {
+            let mut pace = self.pace.lock().expect("pace lock");
+            let now = Instant::now();
+            let at = pace.next_slot(now, self.policy.min_interval);
+            if at <= now {
+                pace.sent(now);
+                return;
+            }
+            drop(pace);
+            // Not past `at` in one sleep: an answer meanwhile may move it (another client's
+            // use of the window, a 429's wait).
+            let wait = (at - now).min(Duration::from_millis(50));
+            std::thread::sleep(wait);
+            self.counters.waited(wait);
         }
     }
 }
@@ -535,6 +544,45 @@ mod tests {
             let fragment = &password[start..start + 8];
             assert!(!message.contains(fragment), "{fragment}: {message}");
         }
+    }
+
+    /// Many threads through one client, against a server that takes a while to answer and
+    /// counts a rolling 2-second window as Pipedrive does: every request is answered, none
+    /// with a 429, although the window is filled (no slot is kept spare per request in
+    /// flight, and more threads wait than the window holds).
+    #[test]
+    fn concurrent_requests_fill_the_burst_window_without_a_429() {
+        use pipedrive_sandbox::{Latency, Sandbox, SandboxOptions};
+        let sandbox = Sandbox::start(SandboxOptions {
+            size: 5,
+            burst_limit: 8,
+            latency: Latency::of(Duration::from_millis(80)),
+            ..SandboxOptions::default()
+        })
+        .unwrap();
+        let client = Client::new(
+            &sandbox.base_url(),
+            ApiKey::new("sandbox-api-key"),
+            RetryPolicy::default(),
+            Caps::default(),
+        );
+        std::thread::scope(|s| {
+            for _ in 0..12 {
+                s.spawn(|| {
+                    for _ in 0..2 {
+                        client.get_json("/api/v2/stages", &[], 5).unwrap();
+                    }
+                });
+            }
+        });
+        let log = sandbox.requests();
+        assert_eq!(log.len(), 24);
+        assert!(
+            log.iter().all(|r| r.status == 200),
+            "{:?}",
+            log.iter().map(|r| r.status).collect::<Vec<_>>()
+        );
+        assert_eq!(client.counters.rate_limited.load(Ordering::Relaxed), 0);
     }
 
     #[test]

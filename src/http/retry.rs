@@ -21,9 +21,6 @@ pub struct RetryPolicy {
     /// Wait for the burst window when the last answer said it is used up. Only benchmarks turn
     /// this off, to count the 429s it saves.
     pub pace_from_headers: bool,
-    /// Requests that may be on their way at once (concurrent streams): the burst window is
-    /// waited for while fewer than this are left in it, so those in flight still fit.
-    pub in_flight: u64,
 }
 
 impl Default for RetryPolicy {
@@ -37,7 +34,6 @@ impl Default for RetryPolicy {
             receive_timeout: Duration::from_secs(120),
             min_interval: None,
             pace_from_headers: true,
-            in_flight: 1,
         }
     }
 }

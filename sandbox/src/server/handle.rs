@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::faults::{fault_response, Fault};
 use super::http::{error, Request, Response, ERROR_INFO};
+use super::latency::TokenKind;
 use super::params::{split_target, Params};
 use super::routes::Route;
 use super::{lock, RequestLogEntry, Shared};
@@ -67,7 +68,8 @@ impl Shared {
         route: Option<Route>,
         sequence: u64,
     ) -> (Response, u64) {
-        if let Some(refused) = self.throttle(sequence) {
+        let kind = TokenKind::of(request.header("authorization"));
+        if let Some(refused) = self.throttle(sequence, kind) {
             return (refused, 0);
         }
         let cost = route.as_ref().map_or(0, Route::cost);

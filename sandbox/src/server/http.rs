@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::faults::Fault;
+use super::latency::TokenKind;
 use super::Shared;
 
 pub(super) const ERROR_INFO: &str = "Please check developers.pipedrive.com";
@@ -52,6 +53,9 @@ pub(super) struct Response {
     pub(super) fault: Option<Fault>,
     /// A redirect's target (the OAuth consent page's answer).
     pub(super) location: Option<String>,
+    /// A 429 of the burst window: its headers say no request is left in it, even if one left
+    /// the window since it was refused.
+    pub(super) burst_refused: bool,
 }
 
 impl Response {
@@ -62,6 +66,7 @@ impl Response {
             html: false,
             fault: None,
             location: None,
+            burst_refused: false,
         }
     }
 
@@ -72,6 +77,7 @@ impl Response {
             html: true,
             fault: None,
             location: None,
+            burst_refused: false,
         }
     }
 }
@@ -87,16 +93,29 @@ pub(super) fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let response = Response::json(400, error_body("Bad request"));
-                write_response(&mut writer, shared, &response, true)?;
+                let rate = shared.rate_headers(TokenKind::ApiToken, false);
+                write_response(&mut writer, shared, &response, &rate, true)?;
                 return Ok(());
             }
             Err(e) => return Err(e),
         };
+        // The request travels to the server (where the burst window counts it), is answered,
+        // and the answer travels back: this connection's thread waits, no other.
+        let latency = shared.opts.latency;
+        let draw = shared.latency_draws.fetch_add(1, Ordering::SeqCst);
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(latency.inbound(draw));
         let response = shared.handle(&request);
+        // The rate-limit headers as the window stood when the request was answered.
+        let kind = TokenKind::of(request.header("authorization"));
+        let rate = shared.rate_headers(kind, response.burst_refused);
+        thread::sleep(latency.outbound(draw, response.body.len()));
         if response.fault == Some(Fault::Slow) {
             thread::sleep(shared.opts.faults.slow_by);
         }
-        write_response(&mut writer, shared, &response, request.close)?;
+        let written = write_response(&mut writer, shared, &response, &rate, request.close);
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        written?;
         // A truncated answer ends with the connection, as when a proxy drops it mid-body.
         if request.close
             || response.fault == Some(Fault::Truncate)
@@ -218,6 +237,7 @@ fn write_response(
     w: &mut impl Write,
     shared: &Shared,
     response: &Response,
+    rate_headers: &str,
     close: bool,
 ) -> io::Result<()> {
     let reason = match response.status {
@@ -253,7 +273,7 @@ fn write_response(
     if response.html {
         head.push_str("Server: cloudflare\r\n");
     } else {
-        head.push_str(&shared.rate_headers());
+        head.push_str(rate_headers);
     }
     if let Some(location) = &response.location {
         head.push_str(&format!("Location: {location}\r\n"));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::http::{error, Response};
+use super::latency::TokenKind;
 use super::{lock, Shared};
 use crate::data::mix;
 
@@ -19,7 +20,10 @@ const TOLERATED_429S: usize = 3;
 const BLOCK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 pub(super) struct Limits {
+    /// When the requests of the API token's window arrived.
     pub(super) window: VecDeque<Instant>,
+    /// The same for OAuth requests (`Authorization: Bearer`): a window of their own.
+    pub(super) oauth_window: VecDeque<Instant>,
     /// Company-wide daily token budget; `None` is unlimited.
     pub(super) budget: Option<u64>,
     pub(super) spent: u64,
@@ -40,29 +44,33 @@ fn cdn_block_page(ray: u64) -> String {
 impl Shared {
     /// The CDN's block, the burst window and the daily budget, in that order: the answer that
     /// refuses the request before the API sees it, if any. A refused request costs no tokens.
-    pub(super) fn throttle(&self, sequence: u64) -> Option<Response> {
-        let mut limits = lock(&self.limits);
+    pub(super) fn throttle(&self, sequence: u64, kind: TokenKind) -> Option<Response> {
+        let mut guard = lock(&self.limits);
+        let limits = &mut *guard;
         let clock = self.clock.now();
         if limits.blocked_until.is_some_and(|until| clock < until) {
             // Cloudflare answers before the API sees the request: nothing is counted.
             return Some(Response::html(403, cdn_block_page(mix(sequence))));
         }
         let now = Instant::now();
-        while limits
-            .window
+        let window = match kind {
+            TokenKind::ApiToken => &mut limits.window,
+            TokenKind::OAuth => &mut limits.oauth_window,
+        };
+        while window
             .front()
             .is_some_and(|t| now.duration_since(*t) >= WINDOW)
         {
-            limits.window.pop_front();
+            window.pop_front();
         }
-        if limits.window.len() >= self.opts.burst_limit as usize {
+        if window.len() >= self.opts.burst_limit_of(kind) as usize {
             // A client that keeps sending through burst 429s gets blocked by the CDN.
-            let window = chrono::TimeDelta::from_std(WINDOW).unwrap_or_default();
+            let span = chrono::TimeDelta::from_std(WINDOW).unwrap_or_default();
             limits.burst_429s.push_back(clock);
             while limits
                 .burst_429s
                 .front()
-                .is_some_and(|t| clock - *t >= window)
+                .is_some_and(|t| clock - *t >= span)
             {
                 limits.burst_429s.pop_front();
             }
@@ -70,9 +78,11 @@ impl Shared {
                 limits.blocked_until = Some(clock + BLOCK);
                 limits.burst_429s.clear();
             }
-            return Some(error(429, "Request over limit. Please try again later."));
+            let mut refused = error(429, "Request over limit. Please try again later.");
+            refused.burst_refused = true;
+            return Some(refused);
         }
-        limits.window.push_back(now);
+        window.push_back(now);
         if let Some(budget) = limits.budget {
             let today = clock.date_naive();
             if today != limits.budget_day {
@@ -82,7 +92,7 @@ impl Shared {
             if limits.spent >= budget {
                 // Not counted against the burst window, so `x-ratelimit-remaining` stays
                 // above 0: that is how clients tell this 429 from a burst one (§4).
-                limits.window.pop_back();
+                window.pop_back();
                 return Some(error(
                     429,
                     "Daily API token limit reached. Please try again tomorrow.",
@@ -92,19 +102,28 @@ impl Shared {
         None
     }
 
-    pub(super) fn rate_headers(&self) -> String {
-        let mut limits = lock(&self.limits);
+    /// The `x-ratelimit-*` headers (and the daily budget's, where there is one) of the
+    /// window of requests with a token of `kind`, as it stands now.
+    pub(super) fn rate_headers(&self, kind: TokenKind, burst_refused: bool) -> String {
+        let mut guard = lock(&self.limits);
+        let limits = &mut *guard;
         let now = Instant::now();
-        while limits
-            .window
+        let window = match kind {
+            TokenKind::ApiToken => &mut limits.window,
+            TokenKind::OAuth => &mut limits.oauth_window,
+        };
+        while window
             .front()
             .is_some_and(|t| now.duration_since(*t) >= WINDOW)
         {
-            limits.window.pop_front();
+            window.pop_front();
         }
-        let limit = self.opts.burst_limit as usize;
-        let remaining = limit.saturating_sub(limits.window.len());
-        let reset = limits.window.front().map_or(0, |oldest| {
+        let limit = self.opts.burst_limit_of(kind) as usize;
+        let remaining = match burst_refused {
+            true => 0,
+            false => limit.saturating_sub(window.len()),
+        };
+        let reset = window.front().map_or(0, |oldest| {
             let left = WINDOW.saturating_sub(now.duration_since(*oldest));
             left.as_secs() + u64::from(left.subsec_nanos() > 0)
         });

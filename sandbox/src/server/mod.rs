@@ -27,6 +27,7 @@ mod faults;
 mod fields;
 mod handle;
 mod http;
+mod latency;
 mod legacy;
 mod limits;
 mod lists;
@@ -39,6 +40,7 @@ mod world;
 
 pub use faults::Faults;
 use http::serve_connection;
+pub use latency::{Latency, Plan};
 use limits::Limits;
 pub use oauth::{scopes_for, OAuthOptions, OAuthReport, READ_SCOPES};
 pub use world::{Served, World};
@@ -50,11 +52,19 @@ pub struct SandboxOptions {
     pub size: u64,
     /// The only accepted `x-api-token`.
     pub api_key: String,
-    /// Requests per rolling 2 s window before 429. Default 100, or the value of the
-    /// environment variable `SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT`: the `sandbox` command has
-    /// no flag for it, and the peer benchmark (`integration_tests/bench/peer.sh`) lifts the
-    /// limit with it.
+    /// Requests per rolling 2 s window before 429, for requests that carry the API token
+    /// (`x-api-token`, or v1's `api_token` parameter). Default 100, or the value of the
+    /// environment variable `SOURCE_PIPEDRIVE_SANDBOX_BURST_LIMIT` (the peer benchmark,
+    /// `integration_tests/bench/peer.sh`, lifts the limit with it). `with_plan` sets it and
+    /// `oauth_burst_limit` to a plan's.
     pub burst_limit: u32,
+    /// Requests per rolling 2 s window before 429 for requests that carry an OAuth access
+    /// token (`Authorization: Bearer …`), counted in a window of their own, apart from the API
+    /// token's. `None`: four times `burst_limit`, as Pipedrive gives OAuth apps on every plan
+    /// (Growth: 40 with the API token, 160 with OAuth; reference §4).
+    pub oauth_burst_limit: Option<u32>,
+    /// How long each request takes (none by default: loopback speed); see `Latency`.
+    pub latency: Latency,
     /// Company-wide daily token budget at start; `None` is unlimited.
     /// `Sandbox::set_daily_token_budget` changes it later.
     pub daily_token_budget: Option<u64>,
@@ -114,6 +124,8 @@ impl Default for SandboxOptions {
             size: 250,
             api_key: "sandbox-api-key".to_string(),
             burst_limit: default_burst_limit(),
+            oauth_burst_limit: None,
+            latency: Latency::default(),
             daily_token_budget: None,
             deny: Vec::new(),
             faults: Faults::default(),
@@ -125,6 +137,28 @@ impl Default for SandboxOptions {
             product_lines_touch_deal: true,
             frozen_clock: None,
             oauth: None,
+        }
+    }
+}
+
+impl SandboxOptions {
+    /// The burst limits of `plan`: its API token's for `x-api-token` requests, four times that
+    /// for OAuth (`Authorization: Bearer`) requests.
+    pub fn with_plan(self, plan: Plan) -> SandboxOptions {
+        SandboxOptions {
+            burst_limit: plan.api_token_burst_limit(),
+            oauth_burst_limit: Some(plan.oauth_burst_limit()),
+            ..self
+        }
+    }
+
+    /// The burst limit of requests with a token of `kind`.
+    fn burst_limit_of(&self, kind: latency::TokenKind) -> u32 {
+        match kind {
+            latency::TokenKind::ApiToken => self.burst_limit,
+            latency::TokenKind::OAuth => self
+                .oauth_burst_limit
+                .unwrap_or_else(|| self.burst_limit.saturating_mul(latency::OAUTH_FACTOR)),
         }
     }
 }
@@ -183,6 +217,10 @@ struct Shared {
     log: Mutex<Vec<RequestLogEntry>>,
     /// Requests received so far; a request's number decides its fault.
     received: AtomicU64,
+    /// Requests read from their connection and not yet answered in full.
+    in_flight: AtomicU64,
+    /// Requests whose latency has been drawn, in the order they were read.
+    latency_draws: AtomicU64,
     stop: AtomicBool,
     /// Held while a webhook is added or deleted, so two POSTs cannot both take the last of a
     /// user's 40 places.
@@ -228,6 +266,7 @@ impl Sandbox {
             },
             limits: Mutex::new(Limits {
                 window: VecDeque::new(),
+                oauth_window: VecDeque::new(),
                 budget,
                 spent: 0,
                 budget_day: start.date_naive(),
@@ -236,6 +275,8 @@ impl Sandbox {
             }),
             log: Mutex::new(Vec::new()),
             received: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            latency_draws: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             webhook_writes: Mutex::new(()),
             hook: Mutex::new(None),
@@ -259,6 +300,12 @@ impl Sandbox {
 
     pub fn requests(&self) -> Vec<RequestLogEntry> {
         lock(&self.shared.log).clone()
+    }
+
+    /// Requests read and not yet answered in full, now (latency included): what a benchmark
+    /// samples to show the requests in flight over time.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.in_flight.load(Ordering::SeqCst)
     }
 
     pub fn dataset(&self) -> &Dataset {

@@ -165,3 +165,85 @@ fn budget_and_burst_429s_are_told_apart_by_their_headers() {
     assert_eq!(unlimited.status, 200);
     assert!(unlimited.header("x-daily-ratelimit-token-limit").is_none());
 }
+
+/// Each kind of token has its own window: a plan's API token limit for `x-api-token`
+/// requests, four times that for OAuth (`Authorization: Bearer`) ones, and the headers tell
+/// each its own.
+#[test]
+fn api_token_and_oauth_requests_have_windows_and_limits_of_their_own() {
+    let sandbox = Sandbox::start(SandboxOptions::default().with_plan(Plan::Lite)).unwrap();
+    let shared = &sandbox.shared;
+    use super::latency::TokenKind::{ApiToken, OAuth};
+    let admitted = |kind, n: u64| {
+        (0..n)
+            .filter(|i| shared.throttle(*i, kind).is_none())
+            .count()
+    };
+    assert_eq!(
+        admitted(ApiToken, 22),
+        20,
+        "Lite: 20 per 2 s with the API token"
+    );
+    assert!(shared
+        .rate_headers(ApiToken, false)
+        .contains("x-ratelimit-remaining: 0\r\n"));
+    // The API token's full window leaves the OAuth window untouched.
+    assert!(shared
+        .rate_headers(OAuth, false)
+        .contains("x-ratelimit-limit: 80\r\nx-ratelimit-remaining: 80\r\n"));
+    // The CDN would block after a few 429s; these counts stay under its tolerance per kind.
+    assert_eq!(admitted(OAuth, 80), 80, "four times that with OAuth");
+    let refused = shared.throttle(0, OAuth).expect("the 81st is refused");
+    assert_eq!(refused.status, 429);
+    // A burst 429 says none is left, even once a request has left the window since.
+    assert!(refused.burst_refused);
+    assert!(shared
+        .rate_headers(ApiToken, true)
+        .contains("x-ratelimit-remaining: 0\r\n"));
+    // Unset, the OAuth limit is four times the API token's.
+    let options = SandboxOptions {
+        burst_limit: 7,
+        ..SandboxOptions::default()
+    };
+    assert_eq!(options.burst_limit_of(OAuth), 28);
+    assert_eq!(options.burst_limit_of(ApiToken), 7);
+}
+
+/// Latency holds only the request's own connection: requests sent at once on separate
+/// connections are answered together, one latency later, as by a remote server.
+#[test]
+fn latency_delays_each_answer_without_serialising_concurrent_requests() {
+    let latency = Duration::from_millis(300);
+    let sandbox = Sandbox::start(SandboxOptions {
+        size: 10,
+        burst_limit: 1000,
+        latency: Latency::of(latency),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let one = Instant::now();
+    assert_eq!(Client::new(&sandbox).get("/api/v2/stages").status, 200);
+    let single = one.elapsed();
+    assert!(single >= latency, "{single:?}");
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    let start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| assert_eq!(Client::new(&sandbox).get("/api/v2/stages").status, 200));
+        }
+        s.spawn(|| {
+            while start.elapsed() < latency {
+                peak.fetch_max(sandbox.in_flight(), std::sync::atomic::Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(5));
+            }
+        });
+    });
+    let eight = start.elapsed();
+    assert!(eight >= latency, "{eight:?}");
+    assert!(
+        eight < latency * 2,
+        "eight at once took {eight:?}: serialised"
+    );
+    assert_eq!(peak.into_inner(), 8, "all eight were in flight together");
+    assert_eq!(sandbox.in_flight(), 0);
+}

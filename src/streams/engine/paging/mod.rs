@@ -41,8 +41,12 @@ pub(super) struct Page<'a> {
 pub(super) enum Ahead {
     /// A list served whole.
     Nothing,
-    /// `additional_data.next_cursor`: `None` when null, empty or absent.
+    /// `additional_data.next_cursor`: `None` when null or empty.
     Cursor(Option<String>),
+    /// A cursor list's answer without `additional_data.next_cursor`: it does not say whether
+    /// more follow. A short page ends the list (some official models, installments', have no
+    /// `next_cursor`); a full one fails it, never ending it silently.
+    Unsaid,
     /// `more_items_in_collection`: `None` when the answer has no pagination block.
     More(Option<bool>),
 }
@@ -80,8 +84,7 @@ pub(super) fn parse_page<'a>(
 fn ahead(paging: Paging, extra: &Value) -> Result<Ahead> {
     Ok(match paging {
         Paging::Single => Ahead::Nothing,
-        // The official models of some cursor lists (installments) have no `next_cursor`: its
-        // absence ends the list, as null does.
+        Paging::Cursor { .. } if extra.get("next_cursor").is_none() => Ahead::Unsaid,
         Paging::Cursor { .. } => Ahead::Cursor(match &extra["next_cursor"] {
             Value::String(c) if !c.is_empty() => Some(c.clone()),
             Value::Null | Value::String(_) => None,
@@ -114,7 +117,7 @@ impl Pager {
     pub(super) fn new(def: &StreamDef, window: &Window) -> Pager {
         match def.paging {
             Paging::Single => Pager::Single,
-            Paging::Cursor { .. } => Pager::Cursor(Cursors::default()),
+            Paging::Cursor { limit } => Pager::Cursor(Cursors::new(limit)),
             Paging::Offset { .. } => {
                 let keyset = def.cursor.is_some()
                     && def.filter != ServerFilter::None
@@ -157,7 +160,10 @@ impl Pager {
                 |i| identity(def, &records[i]),
                 |i| def.cursor.and_then(|c| records[i].time(c)).map(second),
             ),
-            _ => Tail::default(),
+            _ => Tail {
+                len: records.len(),
+                ..Tail::default()
+            },
         }
     }
 
@@ -166,6 +172,7 @@ impl Pager {
         match (self, ahead) {
             (Pager::Single, _) => Ok(false),
             (Pager::Cursor(c), Ahead::Cursor(next)) => c.advance(next),
+            (Pager::Cursor(c), Ahead::Unsaid) => c.unsaid(tail.len),
             (Pager::Offset(o), Ahead::More(more)) => o.advance(&tail, from, more),
             (_, ahead) => bail!("a page of an unexpected shape: {ahead:?}"),
         }
@@ -201,11 +208,36 @@ fn identity(def: &StreamDef, record: &Record) -> String {
 /// millions of records keeps a few kilobytes).
 #[derive(Debug, Default)]
 pub(super) struct Cursors {
+    /// The page size asked for: a page this long is full.
+    limit: u32,
     next: Option<String>,
     seen: HashSet<u64>,
 }
 
 impl Cursors {
+    pub(super) fn new(limit: u32) -> Cursors {
+        Cursors {
+            limit,
+            ..Cursors::default()
+        }
+    }
+
+    /// After a page of `len` records whose answer said nothing of a next cursor: a short page
+    /// ends the list; a full one may have more behind it, which ending here would drop
+    /// silently, so the listing fails instead.
+    fn unsaid(&self, len: usize) -> Result<bool> {
+        if len < self.limit as usize {
+            return Ok(false);
+        }
+        bail!(
+            "a full page ({len} records, the {} asked for) came without \
+             `additional_data.next_cursor`, so it does not say whether more follow; failing the \
+             stream rather than ending it after {} page(s) without knowing",
+            self.limit,
+            self.seen.len() + 1
+        )
+    }
+
     fn advance(&mut self, next: Option<String>) -> Result<bool> {
         let Some(c) = next else { return Ok(false) };
         let mut h = DefaultHasher::new();

@@ -69,16 +69,18 @@ fn what_pages_say_of_the_rest() {
         ahead(cursor, json!({"next_cursor": "abc"})).unwrap(),
         Ahead::Cursor(Some("abc".into()))
     );
-    for end in [
-        json!({"next_cursor": null}),
-        json!({"next_cursor": ""}),
-        json!({}),
-        Value::Null,
-    ] {
+    for end in [json!({"next_cursor": null}), json!({"next_cursor": ""})] {
         assert_eq!(
             ahead(cursor, end.clone()).unwrap(),
             Ahead::Cursor(None),
             "{end}"
+        );
+    }
+    for unsaid in [json!({}), Value::Null] {
+        assert_eq!(
+            ahead(cursor, unsaid.clone()).unwrap(),
+            Ahead::Unsaid,
+            "{unsaid}"
         );
     }
     assert!(ahead(cursor, json!({"next_cursor": 5})).is_err());
@@ -127,7 +129,29 @@ fn a_cursor_seen_before_ends_in_an_error_however_far_back() {
     let e = c.advance(Some("A".into())).unwrap_err().to_string();
     assert!(e.contains("next_cursor A again"), "{e}");
     let mut c = Cursors::default();
-    assert!(!c.advance(None).unwrap(), "null or absent ends the list");
+    assert!(!c.advance(None).unwrap(), "null ends the list");
+}
+
+/// A page that does not say whether more follow (no `next_cursor`) ends the list only when it
+/// is short; a full one fails it: `/api/v2/persons` pages of 500 without `additional_data`
+/// once ended a stream after its first page, silently.
+#[test]
+fn a_full_page_without_next_cursor_fails_instead_of_ending_the_list() {
+    let mut p = Pager::Cursor(Cursors::new(3));
+    let t = |len| Tail {
+        len,
+        ..Tail::default()
+    };
+    assert!(
+        !p.advance(t(2), 0, Ahead::Unsaid).unwrap(),
+        "a short page ends it"
+    );
+    let e = p.advance(t(3), 0, Ahead::Unsaid).unwrap_err().to_string();
+    assert!(e.contains("does not say whether more follow"), "{e}");
+    assert!(
+        !p.advance(t(3), 0, Ahead::Cursor(None)).unwrap(),
+        "null ends it"
+    );
 }
 
 /// A page of records named by their letter, each in the second its digit says.
