@@ -102,21 +102,9 @@ fn container(label: &str, via: Via, inputs: &Inputs, options: &[&str], args: &[&
         }
     }
     let out = cmd.stdin(Stdio::null()).output().expect("docker runs");
-    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
-    std::fs::write(out_dir().join(format!("{label}.jsonl")), &stdout).unwrap();
-    let messages = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Message>(l)
-                .unwrap_or_else(|e| panic!("{label}: not a protocol message ({e}): {l}"))
-        })
-        .collect();
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        messages,
-    }
+    let run = Run::from_output(label, out);
+    std::fs::write(out_dir().join(format!("{label}.jsonl")), &run.stdout).unwrap();
+    run
 }
 
 /// The messages as JSON, without what differs from run to run: `emitted_at`, and the cursors a

@@ -183,19 +183,27 @@ pub fn run(args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("binary runs");
-    let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
-    let messages = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Message>(l)
-                .unwrap_or_else(|e| panic!("not a protocol message ({e}): {l}"))
-        })
-        .collect();
-    Run {
-        status: out.status.code().unwrap_or(-1),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        messages,
+    Run::from_output("", out)
+}
+
+impl Run {
+    /// A finished connector's output, its stdout read as protocol messages (`label`, if any,
+    /// names the run in the panic of a line that is not one).
+    pub fn from_output(label: &str, out: Output) -> Run {
+        let stdout = String::from_utf8(out.stdout).expect("stdout is UTF-8");
+        let messages = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Message>(l)
+                    .unwrap_or_else(|e| panic!("{label}: not a protocol message ({e}): {l}"))
+            })
+            .collect();
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            messages,
+        }
     }
 }
 
