@@ -58,6 +58,15 @@ fn numbers<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Vec<T> {
         .collect()
 }
 
+/// A configured catalog reading `streams` in full refresh, written to `path`.
+fn write_catalog(path: &std::path::Path, streams: &[&str]) {
+    let entries: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|s| serde_json::json!({"stream": {"name": s}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}))
+        .collect();
+    std::fs::write(path, serde_json::json!({ "streams": entries }).to_string()).unwrap();
+}
+
 fn args() -> Args {
     let mut size = 10_000;
     let mut rounds = 3;
@@ -295,15 +304,7 @@ fn main() {
     };
     std::fs::write(&config, config_json.to_string()).unwrap();
     let catalog = dir.path().join("catalog.json");
-    let entries: Vec<serde_json::Value> = streams
-        .iter()
-        .map(|s| serde_json::json!({"stream": {"name": s}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}))
-        .collect();
-    std::fs::write(
-        &catalog,
-        serde_json::json!({ "streams": entries }).to_string(),
-    )
-    .unwrap();
+    write_catalog(&catalog, &streams);
 
     // Start-up: the median of 21 `spec` runs.
     let mut spec: Vec<Duration> = (0..21).map(|_| measure(&["spec"]).wall).collect();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use pipedrive_sandbox::{Latency, OAuthOptions, Sandbox, SandboxOptions};
 
-use super::{measure_bin, Measured};
+use super::{measure_bin, write_catalog, Measured};
 
 pub struct Grid {
     pub size: u64,
@@ -81,16 +81,7 @@ pub fn run(grid: &Grid) {
             let sandbox = Sandbox::start(options).expect("sandbox");
             let dir = tempfile::tempdir().unwrap();
             let catalog = dir.path().join("catalog.json");
-            let entries: Vec<serde_json::Value> = grid
-                .streams
-                .iter()
-                .map(|s| serde_json::json!({"stream": {"name": s}, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}))
-                .collect();
-            std::fs::write(
-                &catalog,
-                serde_json::json!({ "streams": entries }).to_string(),
-            )
-            .unwrap();
+            write_catalog(&catalog, &grid.streams);
             let mut runs = Vec::new();
             for (build, bin) in &bins {
                 for &streams in &grid.concurrency {
