@@ -149,6 +149,10 @@ pub fn read(
             } else {
                 Window::full_refresh(config.start_date)
             })
+            .map(|mut window| {
+                window.began = Some(upper);
+                window
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let jobs = plan(selected, &windows);
@@ -618,10 +622,14 @@ fn summarize(
             1 => ", 1 vanished parent (gone before its children were read)".to_string(),
             n => format!(", {n} vanished parents (gone before their children were read)"),
         };
+        let sliced = match s.time_slices {
+            0 | 1 => String::new(),
+            n => format!(", read in {n} time slices side by side"),
+        };
         out.log(
             LogLevel::Info,
             &format!(
-                "summary {}: {how}, {} records, {} requests, ~{} tokens{vanished}",
+                "summary {}: {how}, {} records, {} requests, ~{} tokens{vanished}{sliced}",
                 r.stream, r.records, r.requests, r.tokens
             ),
         )?;

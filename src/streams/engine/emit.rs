@@ -25,6 +25,8 @@ pub struct StreamStats {
     /// Parent lists the token's user may not read, each with the reason: their records'
     /// children were left out, the other parents' were read.
     pub denied_parents: Vec<String>,
+    /// How many time slices its list was read in, when it was cut (`slices`).
+    pub time_slices: usize,
     /// What the stream could not do although it was read (logged as warnings).
     pub warnings: Vec<String>,
     /// The stream's last STATE, for a caller that syncs again (the `listen` reconciliation).

@@ -8,6 +8,8 @@
 //! is missing, and the stream is skipped with that reason. A 402 or 403 on a child request
 //! refuses the endpoint as a whole.
 
+use std::sync::Mutex;
+
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -15,6 +17,8 @@ use serde_json::Value;
 use super::emit::Emitter;
 use super::interfaces::Sink;
 use super::listing::{list, passes, Ended, Listed};
+use super::meter::Meter;
+use super::parallel;
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::record::Record;
@@ -46,19 +50,27 @@ pub(super) fn read_children(
         let per_page = pdef.checkpoints_per_page() && i + 1 == last_job;
         let mut refused: Option<String> = None;
         let meter = em.meter;
-        let listed = list(
-            client,
-            pdef,
-            pdef.path,
-            &extra,
-            window,
-            incremental,
-            meter,
-            |parents, last| {
-                let parents = parents
-                    .into_iter()
-                    .map(|(p, t)| (p.get("id").unwrap_or(Value::Null), t))
-                    .collect();
+        // The next page of parents is listed while this one's children are read.
+        let listed = parallel::ahead(
+            |hand| {
+                list(
+                    client,
+                    pdef,
+                    pdef.path,
+                    &extra,
+                    window,
+                    incremental,
+                    meter,
+                    |parents, last| {
+                        let ids = parents
+                            .into_iter()
+                            .map(|(p, t)| (p.get("id").unwrap_or(Value::Null), t))
+                            .collect::<Vec<_>>();
+                        hand((ids, last))
+                    },
+                )
+            },
+            |(parents, last)| {
                 refused = fan_out(
                     client,
                     def,
@@ -108,6 +120,11 @@ pub(super) fn parent_list(pdef: &StreamDef, extra: &[(&str, String)], e: &HttpEr
 /// Asks for the children of `parents` (ids with update times, listed by `pdef`), in batches
 /// where the API takes many ids, and writes them. `Some(reason)` when the token's user may not
 /// read this stream; a parent that went away since it was listed is counted and passed over.
+///
+/// The batches go side by side (`parallel`), their records written as they come; the caller's
+/// checkpoint follows this call, so it follows every child of these parents. Until a child was
+/// read, the first batch goes alone: a refusal, which holds for every parent, is known from it
+/// before the others are asked.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn fan_out(
     client: &Client,
@@ -125,67 +142,100 @@ pub(super) fn fan_out(
         Fanout::Batch { size, .. } => parents.chunks(size).map(<[_]>::to_vec).collect(),
         Fanout::Path => parents.into_iter().map(|p| vec![p]).collect(),
     };
-    for group in groups {
-        let (path, extra) = match parent.fanout {
-            Fanout::Batch { param, .. } => {
-                let ids: Vec<String> = group.iter().map(|(id, _)| id_text(id)).collect();
-                (def.path.to_string(), vec![(param, ids.join(","))])
-            }
-            Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
-        };
-        // Only a first page is ever refused: records arrive only once the listing is allowed.
-        let meter = em.meter;
-        let listed = list(
-            client,
-            def,
-            &path,
-            &extra,
-            &child_window,
-            false,
-            meter,
-            |records, _| {
-                for (mut child, _) in records {
-                    adopt(&mut child, parent, &group);
-                    em.emit(out, child)?;
-                }
-                Ok(())
-            },
-        );
-        let e = match listed? {
-            Listed::Done => {
-                *first_child = false;
-                continue;
-            }
-            Listed::Denied(e) => e,
-        };
-        match (e.status(), parent.fanout) {
-            (Some(404 | 410), Fanout::Path) => {
-                let id = &group[0].0;
-                if !parent_exists(client, pdef, id, em)? {
-                    // Gone since it was listed: it has no children to read.
-                    em.stats.vanished_parents += 1;
+    let alone = if *first_child { groups.len().min(1) } else { 0 };
+    let (first, rest) = groups.split_at(alone);
+    let meter = em.meter;
+    for (part, threads) in [(first, 1), (rest, parallel::width(client))] {
+        let lock = Mutex::new((&mut *em, &mut *out as &mut dyn Sink));
+        let results = parallel::each(threads, part, Result::is_err, |group| {
+            read_group(client, def, parent, &child_window, group, meter, &lock)
+        });
+        drop(lock);
+        for (group, listed) in part.iter().zip(results) {
+            // Not asked: a batch after it failed, and that failure is what this call returns.
+            let Some(listed) = listed else { continue };
+            let e = match listed? {
+                Listed::Done => {
+                    *first_child = false;
                     continue;
                 }
-                if !*first_child {
-                    bail!(
-                        "{e}, although {} {} exists and the children of other parents were read",
-                        pdef.name,
-                        id_text(id)
-                    );
-                }
-                return Ok(Some(format!(
-                    "{e}, although {} {} exists: the endpoint is unavailable to this account",
-                    pdef.name,
-                    id_text(id)
-                )));
+                Listed::Denied(e) => e,
+            };
+            if let Some(refused) = refusal(client, pdef, parent, group, e, *first_child, em)? {
+                return Ok(Some(refused));
             }
-            // 402, 403, or a batch of parents answering 404: the endpoint as a whole.
-            (Some(402 | 403), _) => return Ok(Some(e.to_string())),
-            _ if *first_child => return Ok(Some(e.to_string())),
-            _ => bail!("{e}, although the children of other parents were read"),
         }
     }
     Ok(None)
+}
+
+/// The children of one batch of parents (or of one parent), written under `lock` as they come.
+fn read_group(
+    client: &Client,
+    def: &StreamDef,
+    parent: Parent,
+    window: &Window,
+    group: &[(Value, Option<DateTime<Utc>>)],
+    meter: &Meter,
+    lock: &Mutex<(&mut Emitter, &mut dyn Sink)>,
+) -> Result<Listed> {
+    let (path, extra) = match parent.fanout {
+        Fanout::Batch { param, .. } => {
+            let ids: Vec<String> = group.iter().map(|(id, _)| id_text(id)).collect();
+            (def.path.to_string(), vec![(param, ids.join(","))])
+        }
+        Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
+    };
+    // Only a first page is ever refused: records arrive only once the listing is allowed.
+    list(client, def, &path, &extra, window, false, meter, |records, _| {
+        let mut held = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (em, out) = &mut *held;
+        for (mut child, _) in records {
+            adopt(&mut child, parent, group);
+            em.emit(&mut **out, child)?;
+        }
+        Ok(())
+    })
+}
+
+/// What a refused batch means: `None` for a parent gone since it was listed (counted, passed
+/// over), `Some(reason)` when the user may not read the stream, an error when the endpoint
+/// refuses one parent after serving others.
+fn refusal(
+    client: &Client,
+    pdef: &StreamDef,
+    parent: Parent,
+    group: &[(Value, Option<DateTime<Utc>>)],
+    e: HttpError,
+    first_child: bool,
+    em: &mut Emitter,
+) -> Result<Option<String>> {
+    match (e.status(), parent.fanout) {
+        (Some(404 | 410), Fanout::Path) => {
+            let id = &group[0].0;
+            if !parent_exists(client, pdef, id, em)? {
+                // Gone since it was listed: it has no children to read.
+                em.stats.vanished_parents += 1;
+                return Ok(None);
+            }
+            if !first_child {
+                bail!(
+                    "{e}, although {} {} exists and the children of other parents were read",
+                    pdef.name,
+                    id_text(id)
+                );
+            }
+            Ok(Some(format!(
+                "{e}, although {} {} exists: the endpoint is unavailable to this account",
+                pdef.name,
+                id_text(id)
+            )))
+        }
+        // 402, 403, or a batch of parents answering 404: the endpoint as a whole.
+        (Some(402 | 403), _) => Ok(Some(e.to_string())),
+        _ if first_child => Ok(Some(e.to_string())),
+        _ => bail!("{e}, although the children of other parents were read"),
+    }
 }
 
 /// Whether a parent whose children answered 404 still exists: one request for the parent

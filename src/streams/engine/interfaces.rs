@@ -6,8 +6,8 @@ use serde_json::Value;
 use crate::streams::record::Record;
 
 /// How records are shaped before they are written (their custom fields); the engine knows no
-/// more of it than this. `custom_fields::Shaper` is one.
-pub trait Shape {
+/// more of it than this. Shared by the threads that read one stream. `custom_fields::Shaper` is one.
+pub trait Shape: Sync {
     /// Whether records need any work at all.
     fn needed(&self) -> bool;
     /// Shapes one record in place.
@@ -17,7 +17,8 @@ pub trait Shape {
 }
 
 /// Where the engine's messages go: the one stdout writer, which the command layer hands over.
-pub trait Sink {
+/// The threads of one stream write to it in turn (`parallel::SharedSink`).
+pub trait Sink: Send {
     /// A record as the API sent it.
     fn record(&mut self, stream: &str, record: &Record) -> std::io::Result<()>;
     /// A record the engine changed (shaped, or marked deleted).

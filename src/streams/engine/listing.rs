@@ -20,6 +20,14 @@ pub(super) enum Listed {
     Denied(HttpError),
 }
 
+/// What a page's reader says of the rest of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    More,
+    /// The reader has what it needs of this list (a time slice read by others starts here).
+    Enough,
+}
+
 /// How reading a stream ended, short of failing.
 pub(super) enum Ended {
     /// Every record it may read was read.
@@ -93,6 +101,35 @@ pub(super) fn list(
         Option<DateTime<Utc>>,
     ) -> Result<()>,
 ) -> Result<Listed> {
+    list_until(
+        client,
+        def,
+        path,
+        extra,
+        window,
+        incremental,
+        meter,
+        |page: Vec<(Record<'_>, Option<DateTime<Utc>>)>, last| {
+            on_page(page, last).map(|()| Flow::More)
+        },
+    )
+}
+
+/// `list`, where the page's reader may end the list early (`Flow::Enough`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn list_until(
+    client: &Client,
+    def: &StreamDef,
+    path: &str,
+    extra: &[(&'static str, String)],
+    window: &Window,
+    incremental: bool,
+    meter: &Meter,
+    mut on_page: impl FnMut(
+        Vec<(Record<'_>, Option<DateTime<Utc>>)>,
+        Option<DateTime<Utc>>,
+    ) -> Result<Flow>,
+) -> Result<Listed> {
     let mut base = base_query(def, window, incremental);
     base.extend(extra.iter().cloned());
     let mut pager = Pager::new(def, window);
@@ -135,7 +172,7 @@ fn read_page(
     on_page: &mut impl FnMut(
         Vec<(Record<'_>, Option<DateTime<Utc>>)>,
         Option<DateTime<Utc>>,
-    ) -> Result<()>,
+    ) -> Result<Flow>,
 ) -> Result<bool> {
     let v1_times = def.v1_time_fields();
     let page = parse_page(def.paging, def.records, envelope)?;
@@ -162,8 +199,8 @@ fn read_page(
         last = last.max(t);
         kept.push((record, t));
     }
-    on_page(kept, last)?;
-    if past_window {
+    let flow = on_page(kept, last)?;
+    if past_window || flow == Flow::Enough {
         return Ok(false);
     }
     pager.advance(tail, from, page.ahead)

@@ -43,10 +43,18 @@
 //! - Children: a parent gone since it was listed costs its own children only, and a parent
 //!   list the user may not read costs only its records' children (`fanout`).
 //!
+//! - Side by side (`parallel`): the child batches of a page of parents go at once, the next
+//!   page of parents is listed meanwhile, and a long v2 list is cut into update-time slices,
+//!   each a chain of its own (`slices`), while the client has room in the burst window. Records
+//!   of a stream are written under one lock; a checkpoint follows every record before it (the
+//!   children of its page, the earliest unfinished slice), so the rules above hold as they do
+//!   for one chain.
+//!
 //! Its parts: `window` (which update times a sync reads, and the saved cursor), `listing` (the
 //! requests of one list, page after page) and `paging` (where the next page starts, and where a list ends), `fanout`
 //! (child streams read through their parents) and `rider` (children read along their parents'
-//! own passes), `emit` (records and checkpoints written), `meter` (what a stream has done so
+//! own passes), `parallel` (requests side by side) and `slices` (a long list in time slices),
+//! `emit` (records and checkpoints written), `meter` (what a stream has done so
 //! far, live), `read` (one stream from start to end). The engine knows custom fields and the stdout writer only through
 //! `Shape` and `Sink` (`interfaces`), which the layers above implement.
 
@@ -56,8 +64,10 @@ mod interfaces;
 mod listing;
 mod meter;
 mod paging;
+mod parallel;
 mod read;
 mod rider;
+mod slices;
 mod window;
 
 pub use emit::{finish_record, StreamStats, FULL_REFRESH_COMPLETE, NO_CURSOR};

@@ -2,6 +2,8 @@
 //! for a stream of a live/archived pair read incrementally, the other list of the pair first),
 //! or its parents' lists fanned out to their children; then its final checkpoint.
 
+use std::sync::mpsc;
+
 use anyhow::{anyhow, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -10,6 +12,8 @@ use super::emit::{Emitter, StreamStats};
 use super::fanout::{parent_list, read_children};
 use super::interfaces::{Shape, Sink};
 use super::listing::{list, passes, Ended, Listed};
+use super::parallel::SharedSink;
+use super::slices;
 use super::meter::Meter;
 use super::rider::Rider;
 use super::window::Window;
@@ -56,7 +60,7 @@ pub fn read_stream(
 
 /// A stream of its own: every page's records in the window, a checkpoint after each page when
 /// the records come oldest first and the stream is read in one pass; then each rider's
-/// children of that page.
+/// children of that page, on the rider's own thread, while the list goes on to its next page.
 fn read_list(
     client: &Client,
     def: &StreamDef,
@@ -77,20 +81,79 @@ fn read_list(
             ));
         }
     }
+    if riders.is_empty() {
+        return read_passes(client, def, incremental, window, em, &mut [], out);
+    }
+    let shared = SharedSink::new(out);
+    std::thread::scope(|s| {
+        let mut lanes = Vec::new();
+        let mut threads = Vec::new();
+        for rider in riders.iter_mut() {
+            let (tx, rx) = mpsc::sync_channel::<ToRider>(1);
+            let mut out = shared.handle();
+            lanes.push(Lane {
+                tx,
+                last_parent: rider.parent.streams.last() == Some(&def.name),
+            });
+            threads.push(s.spawn(move || -> Result<()> {
+                for msg in rx {
+                    match msg {
+                        ToRider::Page(parents, checkpoint) => {
+                            rider.ride(client, def, &parents, checkpoint, &mut out)?
+                        }
+                        ToRider::Denied(reason) => rider.parent_denied(reason),
+                    }
+                }
+                Ok(())
+            }));
+        }
+        let mut out = shared.handle();
+        let ended = read_passes(client, def, incremental, window, em, &mut lanes, &mut out);
+        drop(lanes);
+        // A rider fails only when stdout is gone: nothing else can be written either.
+        for t in threads {
+            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        }
+        ended
+    })
+}
+
+/// What the list tells each rider: a page of parents (ids with update times) and whether the
+/// rider checkpoints after their children, or a parent list the user may not read.
+/// The way to one rider's thread, and whether this stream is the rider's last parent.
+struct Lane {
+    tx: mpsc::SyncSender<ToRider>,
+    last_parent: bool,
+}
+
+enum ToRider {
+    Page(Vec<(Value, Option<DateTime<Utc>>)>, bool),
+    Denied(String),
+}
+
+/// The passes over a stream's own list, each page written then handed to the riders' `lanes`
+/// (one per rider, in the order of the job's riders).
+fn read_passes(
+    client: &Client,
+    def: &StreamDef,
+    incremental: bool,
+    window: &Window,
+    em: &mut Emitter,
+    lanes: &mut [Lane],
+    out: &mut dyn Sink,
+) -> Result<Ended> {
     let from_archive = def.archive.is_some_and(|a| a.archived);
     let passes = passes(def);
     let per_page = def.checkpoints_per_page() && passes.len() == 1;
     let last_pass = passes.len();
     for (i, extra) in passes.into_iter().enumerate() {
-        // A rider checkpoints only on the last pass over its last parent, as when it reads alone.
-        let rider_checkpoints: Vec<bool> = riders
-            .iter()
-            .map(|r| {
-                def.checkpoints_per_page()
-                    && i + 1 == last_pass
-                    && r.parent.streams.last() == Some(&def.name)
-            })
-            .collect();
+        if lanes.is_empty() && per_page && slices::sliceable(def) {
+            let listed = slices::read(client, def, incremental, window, from_archive, em, out)?;
+            if let Listed::Denied(e) = listed {
+                return Ok(Ended::Skipped(e.to_string()));
+            }
+            continue;
+        }
         let listed = list(
             client,
             def,
@@ -100,7 +163,7 @@ fn read_list(
             incremental,
             em.meter,
             |records, last| {
-                let parents: Vec<(Value, Option<DateTime<Utc>>)> = if riders.is_empty() {
+                let parents: Vec<(Value, Option<DateTime<Utc>>)> = if lanes.is_empty() {
                     Vec::new()
                 } else {
                     records
@@ -115,16 +178,21 @@ fn read_list(
                 if let (true, Some(at)) = (per_page, last) {
                     em.checkpoint(out, at.max(window.lower))?;
                 }
-                for (rider, checkpoint) in riders.iter_mut().zip(&rider_checkpoints) {
-                    rider.ride(client, def, &parents, *checkpoint, out)?;
+                // A rider checkpoints only on the last pass over its last parent, as when it
+                // reads alone.
+                for lane in lanes.iter() {
+                    let checkpoint = lane.last_parent && def.checkpoints_per_page() && i + 1 == last_pass;
+                    lane.tx
+                        .send(ToRider::Page(parents.clone(), checkpoint))
+                        .map_err(|_| anyhow!("a rider of {} stopped", def.name))?;
                 }
                 Ok(())
             },
         );
         if let Listed::Denied(e) = listed? {
             // The riders read the children of this stream's records: none of them.
-            for r in riders.iter_mut() {
-                r.parent_denied(parent_list(def, &extra, &e));
+            for lane in lanes.iter() {
+                let _ = lane.tx.send(ToRider::Denied(parent_list(def, &extra, &e)));
             }
             return Ok(Ended::Skipped(e.to_string()));
         }

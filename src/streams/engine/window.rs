@@ -17,6 +17,9 @@ pub struct Window {
     /// Whether the stream's sync starts from a saved state (a cursor, or a full refresh's
     /// sentinel): false on its first sync, whose destination holds nothing of it yet.
     pub from_state: bool,
+    /// When the sync began (`upper` of its incremental windows), where it is known: a full
+    /// refresh read in time slices cuts there (`slices`).
+    pub began: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -41,6 +44,7 @@ impl Window {
             lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
             upper: Some(upper),
             from_state: cursor.is_some(),
+            began: Some(upper),
         }
     }
 
@@ -50,6 +54,7 @@ impl Window {
             lower: start,
             upper: None,
             from_state: false,
+            began: None,
         }
     }
 
@@ -61,6 +66,7 @@ impl Window {
             lower: cursor.map_or(start, |c| time::floor_second(c).max(start)),
             upper: None,
             from_state: false,
+            began: None,
         }
     }
 
