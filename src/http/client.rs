@@ -2,7 +2,7 @@
 //! loop that sends a request, reads its answer, and waits, retries or gives up per the policy
 //! and the token budget. Its counters are what the summary and the progress display show.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::budget::{Budget, BudgetStop, Ticket};
+use super::counters::Counters;
 use super::error::{error_message, looks_like_html, transport_message, HttpError};
 use super::oauth::{missing_scope, Grant, OnRefresh, Session};
 use super::pacing::{header, Pacer, RateHeaders};
@@ -37,59 +38,6 @@ type Reader<'r, B> = &'r mut dyn FnMut(Vec<u8>) -> Result<B, serde_json::Error>;
 
 fn json(bytes: Vec<u8>) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(&bytes)
-}
-
-/// What the client has done so far: the end-of-sync summary, the progress display and the
-/// benchmarks read these, as they happen.
-#[derive(Debug)]
-pub struct Counters {
-    /// Requests sent, retries and 429s included.
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    /// Requests answered 429 (a burst limit).
-    pub rate_limited: AtomicU64,
-    /// Estimated tokens of the requests sent, less those refused with a 429 (see `budget`).
-    pub tokens: AtomicU64,
-    /// Microseconds held back by rate limits: the burst window, `max_requests_per_second`,
-    /// the waits 429s asked for.
-    pub rate_limit_wait_us: AtomicU64,
-    /// The company's daily token limit and tokens left as Pipedrive last reported them;
-    /// `u64::MAX` until it does.
-    pub daily_limit: AtomicU64,
-    pub daily_remaining: AtomicU64,
-}
-
-impl Default for Counters {
-    fn default() -> Counters {
-        Counters {
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
-            rate_limit_wait_us: AtomicU64::new(0),
-            daily_limit: AtomicU64::new(u64::MAX),
-            daily_remaining: AtomicU64::new(u64::MAX),
-        }
-    }
-}
-
-impl Counters {
-    /// The company's daily token limit and tokens left, once Pipedrive has reported both.
-    pub fn daily(&self) -> Option<(u64, u64)> {
-        let limit = self.daily_limit.load(Ordering::Relaxed);
-        let remaining = self.daily_remaining.load(Ordering::Relaxed);
-        (limit != u64::MAX && remaining != u64::MAX).then_some((limit, remaining))
-    }
-
-    /// How long requests were held back by rate limits.
-    pub fn rate_limit_wait(&self) -> Duration {
-        Duration::from_micros(self.rate_limit_wait_us.load(Ordering::Relaxed))
-    }
-
-    fn waited(&self, d: Duration) {
-        self.rate_limit_wait_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-    }
 }
 
 /// How requests authenticate.

@@ -25,18 +25,21 @@
 //!   request's cost is checked before it is sent, and none goes out past either cap.
 //!
 //! Its parts: `client` sends requests and reads answers, `retry` is the policy and its backoff,
-//! `pacing` keeps to the rate limits, `budget` to the token caps, `error` is the typed failure
-//! every caller inspects, `oauth` the life of OAuth access tokens.
+//! `pacing` keeps to the rate limits, `budget` to the token caps, `counters` counts what was
+//! done, `error` is the typed failure every caller inspects, `oauth` the life of OAuth access
+//! tokens.
 
 mod budget;
 mod client;
+mod counters;
 mod error;
 mod oauth;
 mod pacing;
 mod retry;
 
 pub use budget::{BudgetStop, Limit};
-pub use client::{Client, Counters, Response};
+pub use client::{Client, Response};
+pub use counters::Counters;
 pub use error::HttpError;
 pub use oauth::{exchange_code, form_encode, scopes_for, OnRefresh};
 pub use retry::{backoff_delay, RetryPolicy};
