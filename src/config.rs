@@ -112,6 +112,14 @@ pub struct RawConfig {
     pub max_concurrent_streams: Option<usize>,
 
     #[schemars(
+        title = "Concurrent requests",
+        description = "A hard cap on the requests in flight at once, across all streams (1 to 256). Below it, the reader keeps about as many in flight as the measured latency times the allowed rate (Pipedrive's burst limit per 2 seconds): what it takes to fill the burst window at Pipedrive's latency. Lower it to be gentler on the network or the API. Default 100.",
+        range(min = 1, max = 256),
+        extend("order" = 17)
+    )]
+    pub max_concurrent_requests: Option<usize>,
+
+    #[schemars(
         title = "Max tokens per sync",
         description = "A hard cap on the Pipedrive API tokens one sync (`read`) may spend (each request costs tokens of the company's daily budget: 10 for a v2 page, 20 for most v1 pages). A request that would take the sync over it is not sent: the sync stops, every STATE already written stays valid, and the next sync resumes there. `check` and `discover` are not capped. At least 4: the key check and the cheapest page. Unset: no cap.",
         range(min = 4),
@@ -227,11 +235,14 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The validated configuration.
 /// Three streams at once keep a Lite plan's burst window (20 requests per 2 s) busy at typical
 /// latencies without living at its edge.
 pub const DEFAULT_CONCURRENT_STREAMS: usize = 3;
+/// Enough for the highest plan's burst limit (an OAuth app on Ultimate: 480 requests per 2 s)
+/// at 300 ms, which wants about 91 in flight.
+pub const DEFAULT_CONCURRENT_REQUESTS: usize = 100;
 
+/// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub auth: Auth,
@@ -244,6 +255,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     pub max_retries: u32,
     pub max_concurrent_streams: usize,
+    /// The most requests in flight at once, across all streams.
+    pub max_concurrent_requests: usize,
     /// The user's token caps: `max_tokens_per_sync` and `daily_budget_reserve_percent`.
     pub token_caps: TokenCaps,
     /// Basic auth credentials of webhook deliveries, when real-time sync is set up.
@@ -366,6 +379,13 @@ impl Config {
                 }
                 Some(n) => n,
                 None => DEFAULT_CONCURRENT_STREAMS,
+            },
+            max_concurrent_requests: match raw.max_concurrent_requests {
+                Some(n) if !(1..=256).contains(&n) => {
+                    bail!("`max_concurrent_requests` {n} must be between 1 and 256")
+                }
+                Some(n) => n,
+                None => DEFAULT_CONCURRENT_REQUESTS,
             },
             token_caps: TokenCaps {
                 max_tokens: raw.max_tokens_per_sync,
@@ -540,6 +560,44 @@ mod tests {
             serde_json::json!({"max_tokens_per_sync": -5})
         )
         .is_err());
+    }
+
+    #[test]
+    fn concurrency_is_bounded() {
+        let with = |extra: &str| {
+            let text = format!(r#"{{"api_key": "k", "start_date": "2024-01-01"{extra}}}"#);
+            Config::validate(types::parse_raw(&text).unwrap(), now())
+        };
+        let defaults = with("").unwrap();
+        assert_eq!(defaults.max_concurrent_streams, DEFAULT_CONCURRENT_STREAMS);
+        assert_eq!(
+            defaults.max_concurrent_requests,
+            DEFAULT_CONCURRENT_REQUESTS
+        );
+        for n in [1, 256] {
+            let c = with(&format!(r#", "max_concurrent_requests": {n}"#)).unwrap();
+            assert_eq!(c.max_concurrent_requests, n);
+        }
+        for (bad, field) in [
+            (
+                r#", "max_concurrent_requests": 0"#,
+                "`max_concurrent_requests` 0",
+            ),
+            (
+                r#", "max_concurrent_requests": 257"#,
+                "`max_concurrent_requests` 257",
+            ),
+            (
+                r#", "max_concurrent_streams": 11"#,
+                "`max_concurrent_streams` 11",
+            ),
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+        // Not a whole number of requests: refused by type, naming the setting.
+        let e = types::parse_raw(r#"{"max_concurrent_requests": -1}"#).unwrap_err();
+        assert!(e.to_string().contains("`max_concurrent_requests`"), "{e}");
     }
 
     #[test]
