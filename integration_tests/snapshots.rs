@@ -36,9 +36,13 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
         .unwrap();
     let good = serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "both",
                                   "max_requests_per_second": 2.5, "max_retries": 3, "request_timeout_seconds": 30,
-                                  "max_concurrent_streams": 4, "max_tokens_per_sync": 5000,
+                                  "max_concurrent_streams": 4, "max_concurrent_requests": 256, "max_tokens_per_sync": 5000,
                                   "daily_budget_reserve_percent": 20});
     assert!(validator.is_valid(&good));
+    assert_eq!(
+        schema["properties"]["max_concurrent_requests"]["type"],
+        "integer"
+    );
     // A bare date, as the README allows.
     assert!(validator.is_valid(&serde_json::json!({"api_key": "k", "start_date": "2024-05-01"})));
     let oauth = serde_json::json!({"start_date": "2024-05-01T00:00:00Z",
@@ -54,6 +58,9 @@ fn the_spec_accepts_real_configs_and_refuses_broken_ones() {
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "custom_field_names": "label"}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_retries": 99}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_streams": 0}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_requests": 0}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_requests": 257}),
+        serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_concurrent_requests": 2.5}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 0}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 3}),
         serde_json::json!({"api_key": "k", "start_date": "2024-05-01T00:00:00Z", "max_tokens_per_sync": 2.5}),

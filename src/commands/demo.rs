@@ -50,6 +50,7 @@ pub fn demo(size: u64, progress: Mode, messages: Option<PathBuf>, out: &mut Outp
         request_timeout: std::time::Duration::from_secs(30),
         max_retries: 5,
         max_concurrent_streams: crate::config::DEFAULT_CONCURRENT_STREAMS,
+        max_concurrent_requests: crate::config::DEFAULT_CONCURRENT_REQUESTS,
         token_caps: TokenCaps::default(),
         webhook_auth: None,
         emit_activate_version_messages: true,

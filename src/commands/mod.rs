@@ -77,10 +77,10 @@ pub fn redact(config: &Config, out: &mut Output) {
     crate::secrets::protect_process(&scrubber);
 }
 
-/// The HTTP client for `config`: `policy` with the config's rate cap, timeout and retry count;
-/// what it tells of an answer is scrubbed of every secret of the config. With OAuth, the
-/// tokens of each refresh are saved: a CONTROL message when `out` speaks Airbyte, else the
-/// config's `config_update_path` (`oauth::save_tokens`).
+/// The HTTP client for `config`: `policy` with the config's rate cap, timeout, retry count and
+/// cap on requests in flight; what it tells of an answer is scrubbed of every secret of the
+/// config. With OAuth, the tokens of each refresh are saved: a CONTROL message when `out`
+/// speaks Airbyte, else the config's `config_update_path` (`oauth::save_tokens`).
 pub(crate) fn client(config: &Config, policy: RetryPolicy, out: Option<&Output>) -> Client {
     client_capped(config, policy, config.token_caps, out)
 }
@@ -111,6 +111,7 @@ fn client_capped(
             .map(|r| std::time::Duration::from_secs_f64(1.0 / r)),
         receive_timeout: config.request_timeout,
         max_tries: policy.max_tries.min(config.max_retries + 1),
+        max_in_flight: config.max_concurrent_requests,
         ..policy
     };
     let client = match &config.auth {
@@ -137,6 +138,17 @@ pub(crate) const WHOAMI_TOKENS: u32 = 2;
 mod tests {
     use crate::config::MIN_TOKENS_PER_SYNC;
     use crate::streams::STREAMS;
+
+    /// The config's caps reach the client: the cap on requests in flight among them.
+    #[test]
+    fn the_client_keeps_to_the_configured_requests_in_flight() {
+        let config = crate::config::Config::parse(
+            r#"{"api_key": "k", "start_date": "2024-01-01", "max_concurrent_requests": 7}"#,
+        )
+        .unwrap();
+        let client = super::client(&config, crate::http::RetryPolicy::default(), None);
+        assert_eq!(client.max_in_flight(), 7);
+    }
 
     /// The config's least cap is what a sync needs to read one page: the key check and the
     /// cheapest page of the stream table.

@@ -28,6 +28,7 @@ pub fn connection_specification() -> serde_json::Value {
             "request_timeout_seconds"
             | "max_retries"
             | "max_concurrent_streams"
+            | "max_concurrent_requests"
             | "max_tokens_per_sync" => "integer",
             _ => "string",
         };

@@ -30,7 +30,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use super::client::Counters;
+use super::counters::Counters;
 use crate::config::TokenCaps as Caps;
 
 /// The limit that held a request back.

@@ -2,7 +2,7 @@
 //! loop that sends a request, reads its answer, and waits, retries or gives up per the policy
 //! and the token budget. Its counters are what the summary and the progress display show.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::budget::{Budget, BudgetStop, Ticket};
+use super::counters::Counters;
 use super::error::{error_message, looks_like_html, transport_message, HttpError};
+use super::flight::{parallelism, Flight, Place};
 use super::oauth::{missing_scope, Grant, OnRefresh, Session};
 use super::pacing::{header, Pacer, RateHeaders};
 use super::retry::{backoff_delay, jitter_ms, unit_jitter, RetryPolicy};
@@ -39,59 +41,6 @@ fn json(bytes: Vec<u8>) -> Result<Value, serde_json::Error> {
     serde_json::from_slice(&bytes)
 }
 
-/// What the client has done so far: the end-of-sync summary, the progress display and the
-/// benchmarks read these, as they happen.
-#[derive(Debug)]
-pub struct Counters {
-    /// Requests sent, retries and 429s included.
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    /// Requests answered 429 (a burst limit).
-    pub rate_limited: AtomicU64,
-    /// Estimated tokens of the requests sent, less those refused with a 429 (see `budget`).
-    pub tokens: AtomicU64,
-    /// Microseconds held back by rate limits: the burst window, `max_requests_per_second`,
-    /// the waits 429s asked for.
-    pub rate_limit_wait_us: AtomicU64,
-    /// The company's daily token limit and tokens left as Pipedrive last reported them;
-    /// `u64::MAX` until it does.
-    pub daily_limit: AtomicU64,
-    pub daily_remaining: AtomicU64,
-}
-
-impl Default for Counters {
-    fn default() -> Counters {
-        Counters {
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            rate_limited: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
-            rate_limit_wait_us: AtomicU64::new(0),
-            daily_limit: AtomicU64::new(u64::MAX),
-            daily_remaining: AtomicU64::new(u64::MAX),
-        }
-    }
-}
-
-impl Counters {
-    /// The company's daily token limit and tokens left, once Pipedrive has reported both.
-    pub fn daily(&self) -> Option<(u64, u64)> {
-        let limit = self.daily_limit.load(Ordering::Relaxed);
-        let remaining = self.daily_remaining.load(Ordering::Relaxed);
-        (limit != u64::MAX && remaining != u64::MAX).then_some((limit, remaining))
-    }
-
-    /// How long requests were held back by rate limits.
-    pub fn rate_limit_wait(&self) -> Duration {
-        Duration::from_micros(self.rate_limit_wait_us.load(Ordering::Relaxed))
-    }
-
-    fn waited(&self, d: Duration) {
-        self.rate_limit_wait_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-    }
-}
-
 /// How requests authenticate.
 enum Auth {
     Key(ApiKey),
@@ -111,6 +60,8 @@ pub struct Client {
     pace: Mutex<Pacer>,
     /// Held by the one request waiting for its slot, so that requests go in turn.
     turn: Mutex<()>,
+    /// The requests in flight: at most `policy.max_in_flight`, and how long they take.
+    flight: Flight,
     /// Set once the daily budget said no: requests from other threads are not sent after it.
     budget_spent: AtomicBool,
     /// The user's token caps, checked before each request.
@@ -136,6 +87,7 @@ impl Client {
             base_url: base_url.trim_end_matches('/').to_string(),
             auth: Auth::Key(key),
             scrubber: Arc::new(RwLock::new(scrubber)),
+            flight: Flight::new(policy.max_in_flight),
             policy,
             pace: Mutex::new(Pacer::new()),
             turn: Mutex::new(()),
@@ -187,6 +139,38 @@ impl Client {
             Auth::OAuth(session) => session.refreshes.load(Ordering::Relaxed),
             Auth::Key(_) => 0,
         }
+    }
+
+    /// The moving average of how long a request takes, from sending it to having its answer's
+    /// body (answers of any status), once one came.
+    pub fn latency(&self) -> Option<Duration> {
+        self.flight.latency()
+    }
+
+    /// How many requests a reader should keep ready at once to fill the burst window: the
+    /// latency times the allowed rate, with a quarter more and one more, at least 2 and at most
+    /// `max_in_flight` (see `flight::parallelism` for why). The rate is the burst limit the
+    /// answers told (`x-ratelimit-limit`, else the lowest plan's) per 2-second window, or
+    /// `max_requests_per_second` when that is lower; the latency is 300 ms until one is
+    /// measured. It changes as answers come: ask again as work is handed out.
+    pub fn parallelism(&self) -> usize {
+        let limit = self.pace.lock().expect("pace lock").limit;
+        let mut rate = limit.unwrap_or(Pacer::ASSUMED_LIMIT) as f64 / 2.0;
+        if let Some(interval) = self.policy.min_interval {
+            rate = rate.min(1.0 / interval.as_secs_f64());
+        }
+        parallelism(self.latency(), rate, self.flight.cap())
+    }
+
+    /// The most requests in flight at once (`max_concurrent_requests`).
+    pub fn max_in_flight(&self) -> usize {
+        self.flight.cap()
+    }
+
+    /// Requests in flight now: from before waiting for their slot of the burst window until
+    /// their answer is read.
+    pub fn in_flight(&self) -> usize {
+        self.flight.held()
     }
 
     /// The OAuth token to send now (`None` with an API key).
@@ -265,6 +249,9 @@ impl Client {
         let mut rate_limit_waits = 0u32;
         let mut refused_tokens = 0u32;
         loop {
+            // Held until the answer is read, given back before `read` runs (which may make
+            // requests of its own) and before any wait for a retry.
+            let place = self.flight.enter();
             let grant = self.grant()?;
             self.wait_for_pace();
             if self.budget_spent.load(Ordering::Relaxed) {
@@ -276,7 +263,11 @@ impl Client {
                 .map_err(HttpError::OverBudget)?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let generation = grant.as_ref().map(|g| g.generation);
-            let pass = Pass { ticket, grant };
+            let pass = Pass {
+                ticket,
+                grant,
+                place,
+            };
             let err = match self.attempt(method, path, query, pass, &target, read) {
                 Ok(Outcome::Done(r)) => return Ok(r),
                 Ok(Outcome::BurstLimited(wait)) => {
@@ -334,11 +325,15 @@ impl Client {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        pass: Pass,
+        pass: Pass<'_>,
         target: &str,
         read: Reader<B>,
     ) -> Result<Outcome<B>, HttpError> {
-        let Pass { ticket, grant } = pass;
+        let Pass {
+            ticket,
+            grant,
+            place,
+        } = pass;
         let base_url = grant.as_ref().map_or(&self.base_url, |g| &g.base_url);
         let url = format!("{base_url}{path}");
         let (name, value) = match (&grant, &self.auth) {
@@ -346,6 +341,7 @@ impl Client {
             (None, Auth::Key(key)) => ("x-api-token", key.expose().to_string()),
             (None, Auth::OAuth(_)) => unreachable!("an OAuth client always has a grant"),
         };
+        let start = Instant::now();
         let sent = match method {
             Method::Get => {
                 let mut req = self
@@ -401,6 +397,8 @@ impl Client {
                     transport_message(&e)
                 ),
             })?;
+        self.flight.answered(start.elapsed());
+        drop(place);
 
         if status == 429 {
             return match headers.burst_wait(&self.policy) {
@@ -470,10 +468,12 @@ impl Client {
     }
 }
 
-/// What lets one attempt go: its place in the token budget, and its OAuth access token.
-struct Pass {
+/// What lets one attempt go: its place in the token budget, its OAuth access token, and its
+/// place among the requests in flight.
+struct Pass<'c> {
     ticket: Ticket,
     grant: Option<Grant>,
+    place: Place<'c>,
 }
 
 enum Outcome<B> {

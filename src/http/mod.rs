@@ -21,22 +21,33 @@
 //!   only get the token blocked (Pipedrive's CDN answers clients that ignore 429s with a 403
 //!   HTML page), so it stops at once with an error that says so.
 //!
+//! - requests in flight: at most `max_concurrent_requests` at once (a place is held from before
+//!   the wait for a slot of the window until the answer is read, never across a wait to retry
+//!   nor across the caller's reading of the body, which may make requests of its own); the
+//!   latency is measured, and `parallelism` tells the reader how many to keep ready;
+//!
 //! - the user's token caps (`max_tokens_per_sync`, `daily_budget_reserve_percent`): each
 //!   request's cost is checked before it is sent, and none goes out past either cap.
 //!
 //! Its parts: `client` sends requests and reads answers, `retry` is the policy and its backoff,
-//! `pacing` keeps to the rate limits, `budget` to the token caps, `error` is the typed failure
-//! every caller inspects, `oauth` the life of OAuth access tokens.
+//! `pacing` keeps to the rate limits, `flight` to the cap on requests in flight, `budget` to
+//! the token caps, `counters` counts what was done, `error` is the typed failure every caller
+//! inspects, `oauth` the life of OAuth access tokens.
 
 mod budget;
 mod client;
+mod counters;
 mod error;
+mod flight;
+#[cfg(test)]
+mod in_flight_tests;
 mod oauth;
 mod pacing;
 mod retry;
 
 pub use budget::{BudgetStop, Limit};
-pub use client::{Client, Counters, Response};
+pub use client::{Client, Response};
+pub use counters::Counters;
 pub use error::HttpError;
 pub use oauth::{exchange_code, form_encode, scopes_for, OnRefresh};
 pub use retry::{backoff_delay, RetryPolicy};

@@ -21,6 +21,9 @@ pub struct RetryPolicy {
     /// Wait for the burst window when the last answer said it is used up. Only benchmarks turn
     /// this off, to count the 429s it saves.
     pub pace_from_headers: bool,
+    /// Most requests in flight at once (`max_concurrent_requests`), from before a request
+    /// waits for its slot of the burst window until its answer is read.
+    pub max_in_flight: usize,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +37,7 @@ impl Default for RetryPolicy {
             receive_timeout: Duration::from_secs(120),
             min_interval: None,
             pace_from_headers: true,
+            max_in_flight: crate::config::DEFAULT_CONCURRENT_REQUESTS,
         }
     }
 }
