@@ -226,16 +226,6 @@ impl Client {
         self.send(Method::Delete, path, &[], tokens, &mut json)
     }
 
-    /// PLACEHOLDER until the in-flight gate lands.
-    pub fn parallelism(&self) -> usize {
-        16
-    }
-
-    /// PLACEHOLDER until the in-flight gate lands.
-    pub fn in_flight(&self) -> usize {
-        0
-    }
-
     fn send<B>(
         &self,
         method: Method,

@@ -39,6 +39,9 @@ use crate::streams::{time, Paging, ServerFilter, Sort, StreamDef};
 
 /// At most this many slices of one list at once.
 const MOST: usize = 16;
+/// A slice is cut only when the client could have this many more requests in flight than it
+/// has (on a server that answers at once, as on loopback, never: one chain keeps up).
+const ROOM: usize = 3;
 /// A slice is cut in two only when it seems to have at least this many pages left.
 const PAGES_TO_CUT: i64 = 4;
 
@@ -303,7 +306,7 @@ impl Slices<'_, '_> {
         let running = self.slices.iter().filter(|s| !s.done && !s.last).count();
         if self.failure.is_some()
             || running >= MOST
-            || c.client.in_flight() + 1 >= c.client.parallelism()
+            || c.client.in_flight() + ROOM > c.client.parallelism()
         {
             return None;
         }
