@@ -349,8 +349,20 @@ fn plan(selected: &[Selected], windows: &[Window]) -> Vec<Job> {
             });
         }
     }
-    // Catalog order, by each job's first stream.
-    jobs.sort_by_key(|j| j.streams.iter().chain(&j.riders).min().copied());
+    // The longest chains of requests first, so that they run beside the rest instead of alone
+    // at the end: lists served in small pages, then parents with children riding along; else
+    // catalog order, by each job's first stream.
+    jobs.sort_by_key(|j| {
+        let small_pages = j
+            .streams
+            .iter()
+            .any(|&i| selected[i].def.paging.limit().is_some_and(|l| l < 500));
+        (
+            !small_pages,
+            j.riders.is_empty(),
+            j.streams.iter().chain(&j.riders).min().copied(),
+        )
+    });
     jobs
 }
 
@@ -733,13 +745,14 @@ mod tests {
                 streams: vec![3, 0],
                 riders: vec![2, 4],
             },
-            Job {
-                streams: vec![1],
-                riders: vec![],
-            },
+            // Parents with riders next, as their chains are the longer.
             Job {
                 streams: vec![5],
                 riders: vec![6],
+            },
+            Job {
+                streams: vec![1],
+                riders: vec![],
             },
             // Its parent (roles) is not selected: it lists it itself.
             Job {
@@ -748,6 +761,13 @@ mod tests {
             },
         ];
         assert_eq!(jobs, want);
+        // A list served in small pages (files: 100 a page) is the longest chain: it goes first.
+        let sel = selected(&["persons", "users", "user_permissions", "files"]);
+        let first: Vec<Vec<usize>> = plan(&sel, &windows(&[None; 4]))
+            .into_iter()
+            .map(|j| j.streams)
+            .collect();
+        assert_eq!(first, [vec![3], vec![1], vec![0]]);
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub enum Paging {
     Single,
 }
 
+impl Paging {
+    /// Records asked for per page, for a paged list.
+    pub fn limit(&self) -> Option<u32> {
+        match self {
+            Paging::Cursor { limit } | Paging::Offset { limit } => Some(*limit),
+            Paging::Single => None,
+        }
+    }
+}
+
 /// What the server can filter on update time, so fewer pages are fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerFilter {

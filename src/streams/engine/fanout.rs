@@ -146,11 +146,12 @@ pub(super) fn fan_out(
     let (first, rest) = groups.split_at(alone);
     let meter = em.meter;
     for (part, threads) in [(first, 1), (rest, parallel::width(client))] {
-        let lock = Mutex::new((&mut *em, &mut *out as &mut dyn Sink));
-        let results = parallel::each(threads, part, Result::is_err, |group| {
-            read_group(client, def, parent, &child_window, group, meter, &lock)
-        });
-        drop(lock);
+        let results = {
+            let lock = Mutex::new((&mut *em, &mut *out as &mut dyn Sink));
+            parallel::each(threads, part, Result::is_err, |group| {
+                read_group(client, def, parent, &child_window, group, meter, &lock)
+            })
+        };
         for (group, listed) in part.iter().zip(results) {
             // Not asked: a batch after it failed, and that failure is what this call returns.
             let Some(listed) = listed else { continue };
@@ -187,15 +188,24 @@ fn read_group(
         Fanout::Path => (def.path.replace("{id}", &id_text(&group[0].0)), Vec::new()),
     };
     // Only a first page is ever refused: records arrive only once the listing is allowed.
-    list(client, def, &path, &extra, window, false, meter, |records, _| {
-        let mut held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (em, out) = &mut *held;
-        for (mut child, _) in records {
-            adopt(&mut child, parent, group);
-            em.emit(&mut **out, child)?;
-        }
-        Ok(())
-    })
+    list(
+        client,
+        def,
+        &path,
+        &extra,
+        window,
+        false,
+        meter,
+        |records, _| {
+            let mut held = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (em, out) = &mut *held;
+            for (mut child, _) in records {
+                adopt(&mut child, parent, group);
+                em.emit(&mut **out, child)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// What a refused batch means: `None` for a parent gone since it was listed (counted, passed

@@ -162,7 +162,13 @@ mod tests {
         let want: Vec<Option<Result<u32, ()>>> = items.iter().map(|i| Some(Ok(i * 2))).collect();
         assert_eq!(got, want);
         // One thread: after item 3 fails, nothing else starts.
-        let got = each(1, &items, Result::is_err, |i| if *i == 3 { Err(()) } else { Ok(*i) });
+        let got = each(1, &items, Result::is_err, |i| {
+            if *i == 3 {
+                Err(())
+            } else {
+                Ok(*i)
+            }
+        });
         assert_eq!(got.iter().filter(|r| r.is_some()).count(), 4);
         assert_eq!(got[3], Some(Err(())));
     }

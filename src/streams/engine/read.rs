@@ -12,10 +12,10 @@ use super::emit::{Emitter, StreamStats};
 use super::fanout::{parent_list, read_children};
 use super::interfaces::{Shape, Sink};
 use super::listing::{list, passes, Ended, Listed};
-use super::parallel::SharedSink;
-use super::slices;
 use super::meter::Meter;
+use super::parallel::SharedSink;
 use super::rider::Rider;
+use super::slices;
 use super::window::Window;
 use crate::http::{Client, HttpError};
 use crate::streams::{self, StreamDef};
@@ -181,7 +181,8 @@ fn read_passes(
                 // A rider checkpoints only on the last pass over its last parent, as when it
                 // reads alone.
                 for lane in lanes.iter() {
-                    let checkpoint = lane.last_parent && def.checkpoints_per_page() && i + 1 == last_pass;
+                    let checkpoint =
+                        lane.last_parent && def.checkpoints_per_page() && i + 1 == last_pass;
                     lane.tx
                         .send(ToRider::Page(parents.clone(), checkpoint))
                         .map_err(|_| anyhow!("a rider of {} stopped", def.name))?;

@@ -216,9 +216,14 @@ fn chain<'s, 'c: 's>(
 /// A full refresh's last range, alone, after the others.
 fn chain_alone(c: &Chains, k: usize, query: Window) -> Result<()> {
     let result = list_until(
-        c.client, c.def, c.def.path, &[], &query, false, c.meter, |records, _| {
-            c.lock().write(c, k, records)
-        },
+        c.client,
+        c.def,
+        c.def.path,
+        &[],
+        &query,
+        false,
+        c.meter,
+        |records, _| c.lock().write(c, k, records),
     );
     c.lock().finished(c.window, k, result);
     Ok(())
