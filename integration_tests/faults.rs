@@ -1,13 +1,14 @@
 //! Faults injected into the sandbox: flaky servers, cut bodies, HTML where JSON belongs, slow
-//! answers, a tight burst limit and a spent daily budget. The sync ends with exactly the records
-//! of a clean run, or stops cleanly and resumes; the key never shows in any output.
+//! answers, a tight burst limit, a spent daily budget and list pages that do not say whether
+//! more follow. The sync ends with exactly the records of a clean run, or stops cleanly (and
+//! resumes), never silently short; the key never shows in any output.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use pipedrive_sandbox::{Faults, SandboxOptions};
+use pipedrive_sandbox::{Faults, SandboxOptions, Unsaid};
 use serde_json::json;
-use source_pipedrive::protocol::airbyte::{Message, Status};
+use source_pipedrive::protocol::airbyte::{Message, Status, StreamStatusKind};
 use source_pipedrive::streams::STREAMS;
 
 use crate::util::{default_streams, Run, World, START};
@@ -148,6 +149,79 @@ fn a_stream_that_keeps_failing_does_not_stop_the_others() {
         (2..=6).contains(&notes_requests),
         "bounded retries, not {notes_requests}"
     );
+}
+
+/// A world of 1,423 persons (pages of 500) whose persons list answers as `unsaid` says, read
+/// with deals beside it.
+fn read_persons_unsaid(unsaid: Unsaid) -> (World, Run) {
+    let world = World::with(SandboxOptions {
+        size: 1_423,
+        faults: Faults {
+            unsaid: Some(unsaid),
+            ..Faults::default()
+        },
+        ..SandboxOptions::default()
+    });
+    assert_eq!(world.expected_ids("persons", START).len(), 1_423);
+    let run = world.read(START, &["persons", "deals"], "full_refresh", None);
+    (world, run)
+}
+
+/// Issue 22, item 6: `/api/v2/persons` pages of 500 without `additional_data` ended the stream
+/// after the first page, 500 of 1,423 persons, exit 0. A full page that does not say whether
+/// more follow fails its stream, and only it.
+#[test]
+fn a_full_page_that_does_not_say_whether_more_follow_fails_its_stream() {
+    let (world, run) = read_persons_unsaid(Unsaid::every_page("/api/v2/persons"));
+    assert_eq!(run.status, 1, "{:#?}", run.logs());
+    let errors = run.trace_errors();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let (stream, failure, message) = &errors[0];
+    assert_eq!(stream.as_deref(), Some("persons"));
+    assert_eq!(failure, "system_error");
+    assert!(
+        message.contains("next_cursor") && message.contains("does not say whether more follow"),
+        "{message}"
+    );
+    assert_eq!(
+        run.statuses("persons").last(),
+        Some(&StreamStatusKind::Incomplete),
+        "{:#?}",
+        run.logs()
+    );
+    let persons_pages = world
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/persons")
+        .count();
+    assert_eq!(persons_pages, 1, "the first page alone, full and mute");
+    assert_eq!(
+        run.statuses("deals").last(),
+        Some(&StreamStatusKind::Complete)
+    );
+    world.assert_exactly(&run, "deals", &world.expected_records("deals", START));
+}
+
+/// The short last page of a list without `additional_data` ends the list as a null
+/// `next_cursor` would (some official models have none): every person, complete.
+#[test]
+fn a_short_last_page_that_does_not_say_whether_more_follow_ends_the_list() {
+    let (world, run) = read_persons_unsaid(Unsaid::last_page("/api/v2/persons"));
+    run.assert_ok();
+    assert_eq!(
+        run.statuses("persons").last(),
+        Some(&StreamStatusKind::Complete)
+    );
+    world.assert_exactly(&run, "persons", &world.expected_records("persons", START));
+    let persons_pages = world
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v2/persons")
+        .count();
+    assert_eq!(persons_pages, 3, "500, 500 and 423, the last one mute");
+    world.assert_exactly(&run, "deals", &world.expected_records("deals", START));
 }
 
 #[test]

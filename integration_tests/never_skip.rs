@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use pipedrive_sandbox::{Faults, Resource, SandboxOptions};
 use serde_json::{json, Value};
-use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
+use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind};
 use source_pipedrive::streams::{self, time, STREAMS};
 
 use crate::util::{all_streams, id_of, Run, World, START};
@@ -29,22 +29,9 @@ fn warnings(run: &Run) -> Vec<String> {
         .collect()
 }
 
-/// The statuses a stream went through.
-fn statuses(run: &Run, stream: &str) -> Vec<StreamStatusKind> {
-    run.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Trace {
-                trace: Trace::StreamStatus { stream_status, .. },
-            } if stream_status.stream_descriptor.name == stream => Some(stream_status.status),
-            _ => None,
-        })
-        .collect()
-}
-
 fn complete(run: &Run, stream: &str) {
     assert_eq!(
-        statuses(run, stream).last(),
+        run.statuses(stream).last(),
         Some(&StreamStatusKind::Complete),
         "{stream}: {:#?}",
         run.logs()
@@ -449,7 +436,7 @@ fn a_denied_parent_list_leaves_the_children_of_the_readable_ones() {
         }
     }
     assert_eq!(
-        statuses(&riding, "archived_deals").last(),
+        riding.statuses("archived_deals").last(),
         Some(&StreamStatusKind::Complete)
     );
     // Its own list is refused; what it wrote comes from the live list read in its window (live

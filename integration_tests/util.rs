@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pipedrive_sandbox::{Resource, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
-use source_pipedrive::protocol::airbyte::{Message, Trace};
+use source_pipedrive::protocol::airbyte::{Message, StreamStatusKind, Trace};
 use source_pipedrive::streams::record::Record;
 use source_pipedrive::streams::{self, time};
 
@@ -237,6 +237,19 @@ impl Run {
             }
         }
         serde_json::to_string(&last.into_values().collect::<Vec<_>>()).unwrap()
+    }
+
+    /// The statuses a stream went through, in order.
+    pub fn statuses(&self, stream: &str) -> Vec<StreamStatusKind> {
+        self.messages
+            .iter()
+            .filter_map(|m| match m {
+                Message::Trace {
+                    trace: Trace::StreamStatus { stream_status, .. },
+                } if stream_status.stream_descriptor.name == stream => Some(stream_status.status),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The TRACE errors: (stream, failure type, message).

@@ -1,9 +1,11 @@
-//! The sync benchmark: `cargo bench --bench sync -- [--size N] [--rounds R]
-//! [--streams default|all|a,b] [--baseline-bin PATH] [--oauth]`.
+//! The sync benchmark: `cargo bench --bench sync -- [--size N[,N...]] [--rounds R]
+//! [--streams default|all|a,b] [--baseline-bin PATH] [--oauth]`; with `--latency-ms`, the
+//! real-world benchmark of `world.rs` instead.
 //!
-//! Starts the sandbox Pipedrive in this process with N records per main resource, runs a full
-//! `read` of the real binary against it, and prints records, requests, estimated tokens, wall
-//! time, the connector's CPU seconds (from `wait4`, so the sandbox's own work is not counted) and
+//! For each size given, starts the sandbox Pipedrive in this process with N records per main
+//! resource, runs a full `read` of the real binary against it, and prints records, requests,
+//! estimated tokens, wall time, the connector's CPU seconds (from `wait4`, so the sandbox's
+//! own work is not counted) and
 //! peak RSS (the kernel's `VmHWM` of the connector's own memory, sampled every few milliseconds:
 //! `wait4`'s `ru_maxrss` cannot be used, because Linux carries the spawning process's peak over into
 //! the child at `exec`, and this process holds the whole sandbox), then replays the very same requests in the same order with a bare HTTP client that
@@ -34,7 +36,8 @@ mod world;
 use source_pipedrive::streams::STREAMS;
 
 struct Args {
-    size: u64,
+    /// Records per main resource: one company per size, benchmarked one after the other.
+    sizes: Vec<u64>,
     rounds: usize,
     streams: Vec<&'static str>,
     baseline_bin: Option<String>,
@@ -45,12 +48,13 @@ struct Args {
     concurrency: Vec<usize>,
 }
 
-/// A comma list of numbers.
+/// A comma list of numbers (`_` may group digits: `22_000`).
 fn numbers<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Vec<T> {
     v.unwrap_or_default()
         .split(',')
         .map(|n| {
             n.trim()
+                .replace('_', "")
                 .parse()
                 .ok()
                 .unwrap_or_else(|| panic!("{flag} N[,N...]"))
@@ -68,7 +72,7 @@ fn write_catalog(path: &std::path::Path, streams: &[&str]) {
 }
 
 fn args() -> Args {
-    let mut size = 10_000;
+    let mut sizes = vec![10_000];
     let mut rounds = 3;
     let mut which = "default".to_string();
     let mut baseline_bin = None;
@@ -79,12 +83,7 @@ fn args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--size" => {
-                size = it
-                    .next()
-                    .and_then(|v| v.replace('_', "").parse().ok())
-                    .expect("--size N")
-            }
+            "--size" => sizes = numbers("--size", it.next()),
             "--streams" => which = it.next().expect("--streams default|all|a,b"),
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).expect("--rounds R"),
             "--baseline-bin" => baseline_bin = Some(it.next().expect("--baseline-bin PATH")),
@@ -114,7 +113,7 @@ fn args() -> Args {
             .collect(),
     };
     Args {
-        size,
+        sizes,
         rounds,
         streams,
         baseline_bin,
@@ -261,8 +260,15 @@ fn raw_download(base: &str, key: &str, targets: &[String]) -> (Duration, u64) {
 }
 
 fn main() {
+    let args = args();
+    if args.latencies_ms.is_empty() {
+        for &size in &args.sizes {
+            loopback(size, &args);
+        }
+        return;
+    }
     let Args {
-        size,
+        sizes,
         rounds,
         streams,
         baseline_bin,
@@ -270,19 +276,29 @@ fn main() {
         latencies_ms,
         limits,
         concurrency,
-    } = args();
-    if !latencies_ms.is_empty() {
-        return world::run(&world::Grid {
-            size,
-            rounds,
-            latencies_ms,
-            limits,
-            concurrency,
-            baseline_bin,
-            streams,
-            oauth,
-        });
-    }
+    } = args;
+    world::run(&world::Grid {
+        sizes,
+        rounds,
+        latencies_ms,
+        limits,
+        concurrency,
+        baseline_bin,
+        streams,
+        oauth,
+    });
+}
+
+/// The loopback benchmark of one company of `size` records per main resource.
+fn loopback(size: u64, args: &Args) {
+    let Args {
+        rounds,
+        streams,
+        baseline_bin,
+        oauth,
+        ..
+    } = args;
+    let (rounds, oauth) = (*rounds, *oauth);
     let app = pipedrive_sandbox::OAuthOptions::default();
     let options = SandboxOptions {
         size,
@@ -304,7 +320,7 @@ fn main() {
     };
     std::fs::write(&config, config_json.to_string()).unwrap();
     let catalog = dir.path().join("catalog.json");
-    write_catalog(&catalog, &streams);
+    write_catalog(&catalog, streams);
 
     // Start-up: the median of 21 `spec` runs.
     let mut spec: Vec<Duration> = (0..21).map(|_| measure(&["spec"]).wall).collect();

@@ -17,5 +17,5 @@ pub mod webhooks;
 pub use data::{Dataset, Resource};
 pub use server::{
     scopes_for, Faults, Latency, OAuthOptions, OAuthReport, Plan, RequestLogEntry, Sandbox,
-    SandboxOptions, Served, World, READ_SCOPES,
+    SandboxOptions, Served, Unsaid, World, READ_SCOPES,
 };

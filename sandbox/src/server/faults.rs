@@ -1,6 +1,7 @@
 //! Injected failures: which request gets one (a pure function of the fault seed and the request's
 //! number) and the answer that takes the API's place, so clients meet the 5xx, HTML pages, cut
-//! bodies and slow answers of the real service in a reproducible way.
+//! bodies and slow answers of the real service in a reproducible way; and the lists that page
+//! wrongly (cursors in a circle, pages that do not say whether more follow).
 
 use std::time::Duration;
 
@@ -38,6 +39,51 @@ pub struct Faults {
     /// The path of a v2 cursor list that pages in a circle, as a buggy API could: its first
     /// page answers `next_cursor` A, page A answers B, and page B answers A again, for ever.
     pub cursor_cycle: Option<String>,
+    /// A v2 cursor list whose answers come without `additional_data`, so without
+    /// `next_cursor`: they do not say whether more pages follow.
+    pub unsaid: Option<Unsaid>,
+}
+
+/// Which answers of one v2 cursor list leave out `additional_data` (`Faults::unsaid`). The
+/// pages themselves are cut as usual; only what they say of the pages after them is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsaid {
+    /// The list's path, e.g. `/api/v2/persons`.
+    pub path: String,
+    /// Only the last page (the one whose `next_cursor` would be null) loses it; otherwise
+    /// every page does.
+    pub last_page_only: bool,
+}
+
+impl Unsaid {
+    /// Every page of the list at `path` comes without `additional_data`.
+    pub fn every_page(path: &str) -> Unsaid {
+        Unsaid {
+            path: path.to_string(),
+            last_page_only: false,
+        }
+    }
+
+    /// Only the last page of the list at `path` comes without `additional_data`.
+    pub fn last_page(path: &str) -> Unsaid {
+        Unsaid {
+            path: path.to_string(),
+            last_page_only: true,
+        }
+    }
+
+    /// A page of its list, without `additional_data` if this page is to lose it.
+    pub(super) fn apply(&self, mut response: Response) -> Response {
+        let Ok(mut body) = serde_json::from_str::<Value>(&response.body) else {
+            return response;
+        };
+        let last = body["additional_data"]["next_cursor"].is_null();
+        if let (true, Some(envelope)) = (last || !self.last_page_only, body.as_object_mut()) {
+            envelope.remove("additional_data");
+            response.body = body.to_string();
+        }
+        response
+    }
 }
 
 /// A fault chosen for one request.

@@ -38,7 +38,7 @@ mod routes;
 mod webhook_api;
 mod world;
 
-pub use faults::Faults;
+pub use faults::{Faults, Unsaid};
 use http::serve_connection;
 pub use latency::{Latency, Plan};
 use limits::Limits;

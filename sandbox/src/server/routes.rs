@@ -205,14 +205,18 @@ impl Shared {
             }
             Route::Webhook(id) => Ok(self.delete_webhook(id)),
             Route::CursorList(r) => {
-                let page = self.cursor_list(*r, params);
-                let cycled = self.opts.faults.cursor_cycle.as_deref();
-                match page {
-                    Ok(page) if cycled.is_some_and(|p| split_target(&request.target).0 == p) => {
-                        Ok(self.cycle_cursor(params.get("cursor"), page))
+                let path = split_target(&request.target).0;
+                let faults = &self.opts.faults;
+                self.cursor_list(*r, params).map(|page| {
+                    let page = match faults.cursor_cycle.as_deref() {
+                        Some(p) if p == path => self.cycle_cursor(params.get("cursor"), page),
+                        _ => page,
+                    };
+                    match &faults.unsaid {
+                        Some(unsaid) if unsaid.path == path => unsaid.apply(page),
+                        _ => page,
                     }
-                    other => other,
-                }
+                })
             }
             Route::OffsetList(r) => self.offset_list(*r, params),
             Route::FullList(r) => self.full_list(*r, params),

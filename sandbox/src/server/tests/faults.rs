@@ -216,3 +216,52 @@ fn a_cursor_cycle_pages_in_a_circle() {
     // Other lists page as usual.
     assert_eq!(client.walk_cursor("/api/v2/persons?limit=7").len(), 40);
 }
+
+#[test]
+fn an_unsaid_list_leaves_out_additional_data_on_every_page_or_the_last() {
+    let start = |unsaid: Unsaid| {
+        Sandbox::start(SandboxOptions {
+            size: 12,
+            burst_limit: 100_000,
+            faults: Faults {
+                unsaid: Some(unsaid),
+                ..Faults::default()
+            },
+            ..SandboxOptions::default()
+        })
+        .unwrap()
+    };
+    let every = start(Unsaid::every_page("/api/v2/persons"));
+    let mut client = Client::new(&every);
+    let first = client.get("/api/v2/persons?limit=5");
+    assert_eq!(first.body["data"].as_array().unwrap().len(), 5);
+    assert!(
+        first.body.get("additional_data").is_none(),
+        "{}",
+        first.body
+    );
+    assert_eq!(
+        client.walk_cursor("/api/v2/deals?limit=5").len(),
+        12,
+        "other lists page as usual"
+    );
+
+    let last = start(Unsaid::last_page("/api/v2/persons"));
+    let mut client = Client::new(&last);
+    let mut pages = Vec::new();
+    let mut target = "/api/v2/persons?limit=5".to_string();
+    loop {
+        let reply = client.get(&target);
+        pages.push(reply.body.clone());
+        match reply.body["additional_data"]["next_cursor"].as_str() {
+            Some(c) => target = format!("/api/v2/persons?limit=5&cursor={c}"),
+            None => break,
+        }
+    }
+    let lengths: Vec<usize> = pages
+        .iter()
+        .map(|p| p["data"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(lengths, [5, 5, 2]);
+    assert!(pages[2].get("additional_data").is_none(), "{}", pages[2]);
+}
