@@ -26,5 +26,6 @@ mod requests_sent;
 mod resilience;
 mod singer;
 mod singer_tables;
+mod slices;
 mod snapshots;
 mod webhooks;

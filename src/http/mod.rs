@@ -13,9 +13,10 @@
 //!   failures, 5xx, and a 2xx whose body is not the JSON it should be (an HTML error page, a
 //!   body cut short). Client errors (4xx) are answers, not accidents, and are not retried;
 //! - rate limits: the client counts its own requests in the rolling 2-second burst window against
-//!   the `x-ratelimit-limit` it is told, keeping a slot free per request in flight, so concurrent
-//!   streams queue for a slot rather than meet a 429; `x-ratelimit-remaining` running low (other
-//!   tools on the same token) holds everything until the reset; a burst 429 waits as the headers
+//!   the `x-ratelimit-limit` it is told and lets a request go whenever the window has a free
+//!   slot, so concurrent requests queue for a slot rather than meet a 429 and no slot is left
+//!   unused while work waits; slots the headers show taken by other tools on the same token are
+//!   left to them for a window; a burst 429 holds everything, and waits as the headers
 //!   say; once the daily budget said no, no request goes out again; a 429 while the burst
 //!   window still has room means the company's daily token budget is spent, and retrying would
 //!   only get the token blocked (Pipedrive's CDN answers clients that ignore 429s with a 403

@@ -1,6 +1,9 @@
 //! The requests of one list: its query (window, sort, limit), page after page, each page's
 //! records filtered to the window, stopping early where the sort order allows.
 
+use std::collections::HashMap;
+use std::thread::ScopedJoinHandle;
+
 use anyhow::Result;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::Value;
@@ -134,33 +137,85 @@ pub(super) fn list_until(
     base.extend(extra.iter().cloned());
     let mut pager = Pager::new(def, window);
     let mut first = true;
-    loop {
-        let mut query = base.clone();
-        for (k, v) in pager.params() {
-            match query.iter_mut().find(|(name, _)| *name == k) {
-                Some(param) => param.1 = v,
-                None => query.push((k, v)),
+    std::thread::scope(|s| {
+        // Pages of a plain offset list asked for ahead (`Pager::guess_ahead`), by their query.
+        // An answer asked early is used only for the very request the pager then makes, and is
+        // checked like any other (the overlap of one record): when it was asked does not
+        // matter, what it holds does.
+        let mut early: HashMap<String, ScopedJoinHandle<'_, Result<String, HttpError>>> =
+            HashMap::new();
+        loop {
+            let query = with_params(&base, pager.params());
+            // Set by the one parse of the page that succeeds: whether the list goes on, or why
+            // the listing cannot.
+            let mut outcome: Option<Result<bool>> = None;
+            let mut read = |text: &str| -> std::result::Result<(), serde_json::Error> {
+                let envelope = Envelope::parse(text)?;
+                outcome = Some(read_page(def, window, envelope, &mut pager, &mut on_page));
+                Ok(())
+            };
+            let asked_early = early
+                .remove(&format!("{query:?}"))
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            let fetched = match asked_early {
+                Some(Ok(text)) if read(&text).is_ok() => Ok(()),
+                // Not asked early, or that answer is of no use: ask now.
+                _ => {
+                    let fetched = client.get_text(path, &query, def.tokens, &mut read);
+                    meter.answered(def.tokens, &fetched);
+                    fetched.map(|_| ())
+                }
+            };
+            match fetched {
+                Ok(()) => {}
+                Err(e) if first && may_not_read(&e) => return Ok(Listed::Denied(e)),
+                Err(e) => return Err(e.into()),
+            }
+            first = false;
+            if !outcome.expect("set when the page parsed")? {
+                return Ok(Listed::Done);
+            }
+            // While the window has room: the pages after the next one, if the list goes on.
+            let room = client
+                .parallelism()
+                .saturating_sub(client.in_flight() + 1)
+                .min(AHEAD);
+            let limit = def.paging.limit().unwrap_or(0);
+            for params in pager.guess_ahead(limit, room) {
+                let q = with_params(&base, params);
+                let key = format!("{q:?}");
+                if early.contains_key(&key) {
+                    continue;
+                }
+                early.insert(
+                    key,
+                    s.spawn(move || {
+                        let answer = client.get_text(path, &q, def.tokens, |t| Ok(t.to_string()));
+                        meter.answered(def.tokens, &answer);
+                        answer.map(|a| a.body)
+                    }),
+                );
             }
         }
-        // Set by the one parse of the page that succeeds: whether the list goes on, or why
-        // the listing cannot.
-        let mut outcome: Option<Result<bool>> = None;
-        let fetched = client.get_text(path, &query, def.tokens, |text| {
-            let envelope = Envelope::parse(text)?;
-            outcome = Some(read_page(def, window, envelope, &mut pager, &mut on_page));
-            Ok(())
-        });
-        meter.answered(def.tokens, &fetched);
-        match fetched {
-            Ok(_) => {}
-            Err(e) if first && may_not_read(&e) => return Ok(Listed::Denied(e)),
-            Err(e) => return Err(e.into()),
-        }
-        first = false;
-        if !outcome.expect("set when the page parsed")? {
-            return Ok(Listed::Done);
+    })
+}
+
+/// At most this many pages of one list asked for ahead.
+const AHEAD: usize = 6;
+
+/// `base` with the pager's parameters in place of (or after) its own.
+fn with_params(
+    base: &[(&'static str, String)],
+    params: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    let mut query = base.to_vec();
+    for (k, v) in params {
+        match query.iter_mut().find(|(name, _)| *name == k) {
+            Some(param) => param.1 = v,
+            None => query.push((k, v)),
         }
     }
+    query
 }
 
 /// One page's new records in `window` to `on_page`; whether the list goes on after it.

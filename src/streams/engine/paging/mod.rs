@@ -143,6 +143,23 @@ impl Pager {
         }
     }
 
+    /// The paging parameters of the `n` requests after the next one, if the list goes on as it
+    /// has (full pages, nothing moved): what may be asked for ahead, while the pages before are
+    /// read. Only plain offset lists can say (a cursor comes with its page; a keyset offset
+    /// list's next second with its page too), and only after a full page.
+    pub(super) fn guess_ahead(&self, limit: u32, n: usize) -> Vec<Vec<(&'static str, String)>> {
+        let Pager::Offset(o) = self else {
+            return Vec::new();
+        };
+        match &o.anchor {
+            Some(a) if !o.keyset && a.back == 0 && a.span == u64::from(limit) && a.span > 1 => (1
+                ..=n as u64)
+                .map(|j| vec![("start", (o.start + (a.span - 1) * j).to_string())])
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Where this page's new records begin; `None`: the page is not to be read, and the next
     /// request says what to ask for instead.
     pub(super) fn locate(&mut self, def: &StreamDef, records: &[Record]) -> Result<Option<usize>> {
