@@ -11,6 +11,7 @@ const LEVELS: &[(&str, u8)] = &[
     ("protocol", 1),
     ("error", 1),
     ("secrets", 1),
+    ("memory", 1),
     ("config", 2),
     ("http", 3),
     ("streams", 4),

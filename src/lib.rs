@@ -9,6 +9,7 @@ pub mod config;
 pub mod custom_fields;
 pub mod error;
 pub mod http;
+pub mod memory;
 pub mod output;
 pub mod progress;
 pub mod protocol;

@@ -6,6 +6,7 @@ use clap::Parser;
 use source_pipedrive::{cli::Cli, commands, error::Reported, output::Output, run};
 
 fn main() {
+    source_pipedrive::memory::keep_arenas_few();
     source_pipedrive::secrets::install_panic_hook();
     let job = match Cli::parse().job() {
         Ok(job) => job,
