@@ -16,7 +16,7 @@
 //! `CHANGE_HISTORY_DIR=<dir>`, every seed's history is written there, failing or not: what the
 //! seeds cover.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Command, Stdio};
@@ -280,6 +280,11 @@ struct Sim {
     /// The last STATE of each stream, as Airbyte keeps it between syncs.
     saved: BTreeMap<String, Value>,
     destination: Destination,
+    /// Per archive stream, the rows its table held when the state was reset: the first sync
+    /// of an archive writes no deletions (its destination may hold nothing), so a row archived
+    /// before the reset and un-archived since stays until a full refresh (README, "Deletions
+    /// and archives").
+    kept_through_reset: BTreeMap<String, BTreeSet<String>>,
     history: Vec<String>,
     syncs: u64,
     kills: u64,
@@ -353,6 +358,7 @@ impl Sim {
             cycled,
             saved: BTreeMap::new(),
             destination: Destination::default(),
+            kept_through_reset: BTreeMap::new(),
             history,
             syncs: 0,
             kills: 0,
@@ -584,6 +590,19 @@ impl Sim {
         }
         if plan.incremental && !plan.reset {
             self.no_record_behind_its_cursor(n, &messages)?;
+        }
+        for name in self.shape.streams {
+            let archive = streams::find(name).unwrap().archive;
+            if plan.reset && archive.is_some_and(|a| a.archived) {
+                let rows = self.destination.rows(name).into_keys();
+                self.kept_through_reset
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(rows);
+            }
+            if !plan.incremental && !run.killed {
+                self.kept_through_reset.remove(*name);
+            }
         }
         self.destination
             .replay(&messages, plan.incremental, !run.killed);
@@ -836,6 +855,11 @@ impl Sim {
             if DELETES_UNSEEN.contains(name) {
                 for key in self.deleted(def, &got) {
                     unseen.insert(key, Row::of(def, &json!({})));
+                }
+            }
+            for key in self.kept_through_reset.get(*name).into_iter().flatten() {
+                if !want.contains_key(key) {
+                    unseen.insert(key.clone(), Row::of(def, &json!({})));
                 }
             }
             let differences = differences(&want, &got, &archived, &unseen);

@@ -8,7 +8,7 @@ use serde_json::json;
 use source_pipedrive::protocol::airbyte::{LogLevel, Message, StreamStatusKind, Trace};
 use source_pipedrive::streams::{self, time, STREAMS};
 
-use crate::util::{all_streams, default_streams, id_of, Run, World, START};
+use crate::util::{all_streams, default_streams, id_of, resource, Run, World, START};
 
 /// Enough records that every paged stream needs several pages (500 for v2, 100 for files).
 const SIZE: u64 = 1_234;
@@ -602,13 +602,18 @@ fn incremental_reads_only_what_changed() {
     // incremental sync to one request per stream and per changed parent batch (files: its
     // whole list).
     let log = world.sandbox.requests();
-    let files = world.sandbox.dataset().records(Resource::Files).len();
-    let past_the_end =
-        |r: &&pipedrive_sandbox::RequestLogEntry| r.path == "/v1/files" && start_of(r) >= files;
+    // Plain offset lists may ask for a few pages past their end ahead of time.
+    let past_the_end = |r: &&pipedrive_sandbox::RequestLogEntry| {
+        let Some(def) = STREAMS.iter().find(|d| d.path == r.path) else {
+            return false;
+        };
+        let total = world.sandbox.dataset().records(resource(def.name)).len();
+        r.query.iter().any(|(k, _)| k == "start") && start_of(r) >= total
+    };
     let ahead = log[requests_before..].iter().filter(past_the_end).count();
     assert!(
-        ahead <= LOOKAHEAD,
-        "{ahead} pages of files asked for past the end"
+        ahead <= 2 * LOOKAHEAD,
+        "{ahead} pages asked for past the end"
     );
     let paths: Vec<&str> = log[requests_before..]
         .iter()

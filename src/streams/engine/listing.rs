@@ -137,6 +137,7 @@ pub(super) fn list_until(
     base.extend(extra.iter().cloned());
     let mut pager = Pager::new(def, window);
     let mut first = true;
+    let mut pages = 0usize;
     std::thread::scope(|s| {
         // Pages of a plain offset list asked for ahead (`Pager::guess_ahead`), by their query.
         // An answer asked early is used only for the very request the pager then makes, and is
@@ -175,13 +176,16 @@ pub(super) fn list_until(
             if !outcome.expect("set when the page parsed")? {
                 return Ok(Listed::Done);
             }
-            // While the window has room: the pages after the next one, if the list goes on.
+            // While the window has room: the pages after the next one, if the list goes on; as
+            // many as half the pages read so far (a short list asks nothing ahead, a long one
+            // up to `AHEAD`: what may be asked past its end).
+            pages += 1;
             let room = client
                 .parallelism()
                 .saturating_sub(client.in_flight() + 1)
-                .min(AHEAD);
-            let limit = def.paging.limit().unwrap_or(0);
-            for params in pager.guess_ahead(limit, room) {
+                .min(AHEAD)
+                .min(pages.saturating_sub(1) / 2);
+            for params in pager.guess_ahead(room) {
                 let q = with_params(&base, params);
                 let key = format!("{q:?}");
                 if early.contains_key(&key) {

@@ -144,16 +144,16 @@ impl Pager {
     }
 
     /// The paging parameters of the `n` requests after the next one, if the list goes on as it
-    /// has (full pages, nothing moved): what may be asked for ahead, while the pages before are
-    /// read. Only plain offset lists can say (a cursor comes with its page; a keyset offset
-    /// list's next second with its page too), and only after a full page.
-    pub(super) fn guess_ahead(&self, limit: u32, n: usize) -> Vec<Vec<(&'static str, String)>> {
+    /// has (pages as long as the last, nothing moved): what may be asked for ahead, while the
+    /// pages before are read. Only plain offset lists can say (a cursor comes with its page; a
+    /// keyset offset list's next second with its page too), and only while the last page held
+    /// the record it was checked against where it was expected.
+    pub(super) fn guess_ahead(&self, n: usize) -> Vec<Vec<(&'static str, String)>> {
         let Pager::Offset(o) = self else {
             return Vec::new();
         };
         match &o.anchor {
-            Some(a) if !o.keyset && a.back == 0 && a.span == u64::from(limit) && a.span > 1 => (1
-                ..=n as u64)
+            Some(a) if !o.keyset && a.back == 0 && a.span > 1 => (1..=n as u64)
                 .map(|j| vec![("start", (o.start + (a.span - 1) * j).to_string())])
                 .collect(),
             _ => Vec::new(),
