@@ -189,18 +189,23 @@ fn a_full_page_that_does_not_say_whether_more_follow_fails_its_stream() {
         "{:#?}",
         run.logs()
     );
-    let persons_pages = world
-        .sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/api/v2/persons")
-        .count();
+    let persons_pages = requests_to(&world, "/api/v2/persons");
     assert_eq!(persons_pages, 1, "the first page alone, full and mute");
     assert_eq!(
         run.statuses("deals").last(),
         Some(&StreamStatusKind::Complete)
     );
     world.assert_exactly(&run, "deals", &world.expected_records("deals", START));
+}
+
+/// How many requests the sandbox answered on `path`.
+fn requests_to(world: &World, path: &str) -> usize {
+    world
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == path)
+        .count()
 }
 
 /// The short last page of a list without `additional_data` ends the list as a null
@@ -214,12 +219,7 @@ fn a_short_last_page_that_does_not_say_whether_more_follow_ends_the_list() {
         Some(&StreamStatusKind::Complete)
     );
     world.assert_exactly(&run, "persons", &world.expected_records("persons", START));
-    let persons_pages = world
-        .sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/api/v2/persons")
-        .count();
+    let persons_pages = requests_to(&world, "/api/v2/persons");
     assert_eq!(persons_pages, 3, "500, 500 and 423, the last one mute");
     world.assert_exactly(&run, "deals", &world.expected_records("deals", START));
 }

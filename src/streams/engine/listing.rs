@@ -14,7 +14,7 @@ use super::window::{Place, Window};
 use crate::http::{Client, HttpError};
 use crate::streams::page::Envelope;
 use crate::streams::record::Record;
-use crate::streams::{time, Paging, ServerFilter, Sort, StreamDef};
+use crate::streams::{time, ServerFilter, Sort, StreamDef};
 
 /// How a listing ended.
 pub(super) enum Listed {
@@ -273,9 +273,8 @@ fn may_not_read(e: &HttpError) -> bool {
 
 fn base_query(def: &StreamDef, window: &Window, incremental: bool) -> Vec<(&'static str, String)> {
     let mut q: Vec<(&'static str, String)> = Vec::new();
-    match def.paging {
-        Paging::Cursor { limit } | Paging::Offset { limit } => q.push(("limit", limit.to_string())),
-        Paging::Single => {}
+    if let Some(limit) = def.paging.limit() {
+        q.push(("limit", limit.to_string()));
     }
     for (k, v) in def.sort.params().iter().chain(def.params) {
         q.push((k, v.to_string()));

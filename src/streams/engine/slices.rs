@@ -160,7 +160,8 @@ pub(super) fn read(
             ..*window
         };
         drop(all);
-        chain_alone(&chains, k, since)?;
+        // Alone: no slice is left to cut, and this one is never cut.
+        std::thread::scope(|s| chain(s, &chains, k, since, false));
         if let Some(e) = chains.lock().failure.take() {
             return Err(e);
         }
@@ -211,22 +212,6 @@ fn chain<'s, 'c: 's>(
             Listed::Done
         }
     }
-}
-
-/// A full refresh's last range, alone, after the others.
-fn chain_alone(c: &Chains, k: usize, query: Window) -> Result<()> {
-    let result = list_until(
-        c.client,
-        c.def,
-        c.def.path,
-        &[],
-        &query,
-        false,
-        c.meter,
-        |records, _| c.lock().write(c, k, records),
-    );
-    c.lock().finished(c.window, k, result);
-    Ok(())
 }
 
 impl Slices<'_, '_> {
